@@ -1,0 +1,39 @@
+// The one thin layer over RapidJSON: parsing with bounded depth, and a small writer.
+#pragma once
+
+#ifndef RAPIDJSON_HAS_STDSTRING
+#define RAPIDJSON_HAS_STDSTRING 1
+#endif
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "bp/result.h"
+
+namespace bp::json {
+
+inline constexpr int kDefaultMaxDepth = 64;
+
+// Parses iteratively (no recursion on the C++ stack) and refuses nesting deeper than max_depth.
+Result<rapidjson::Document> parse(std::string_view text, int max_depth = kDefaultMaxDepth);
+
+// Serializes any value compactly.
+std::string to_string(const rapidjson::Value& value);
+
+// Quotes and escapes a string as a JSON string literal.
+std::string quote(std::string_view s);
+
+// Member lookups that tolerate absence and wrong types.
+const rapidjson::Value* find(const rapidjson::Value& object, std::string_view name);
+std::optional<std::string> get_string(const rapidjson::Value& object, std::string_view name);
+std::optional<int64_t> get_int(const rapidjson::Value& object, std::string_view name);
+std::optional<bool> get_bool(const rapidjson::Value& object, std::string_view name);
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+}  // namespace bp::json

@@ -1,0 +1,121 @@
+// RapidJSON wrapper: iterative parsing with a depth bound, and small typed accessors.
+#include "bp/json.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+namespace bp::json {
+namespace {
+
+// Wraps the DOM builder to count nesting as the iterative parser goes.
+template <class Handler>
+class DepthLimitedHandler {
+ public:
+  DepthLimitedHandler(Handler& inner, int max_depth) : inner_(inner), max_depth_(max_depth) {}
+  bool Null() { return inner_.Null(); }
+  bool Bool(bool b) { return inner_.Bool(b); }
+  bool Int(int i) { return inner_.Int(i); }
+  bool Uint(unsigned u) { return inner_.Uint(u); }
+  bool Int64(int64_t i) { return inner_.Int64(i); }
+  bool Uint64(uint64_t u) { return inner_.Uint64(u); }
+  bool Double(double d) { return inner_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return inner_.RawNumber(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return inner_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return inner_.Key(s, n, copy); }
+  bool StartObject() { return ++depth_ <= max_depth_ && inner_.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { --depth_; return inner_.EndObject(n); }
+  bool StartArray() { return ++depth_ <= max_depth_ && inner_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { --depth_; return inner_.EndArray(n); }
+  bool too_deep() const { return depth_ > max_depth_; }
+
+ private:
+  Handler& inner_;
+  int max_depth_;
+  int depth_ = 0;
+};
+
+// Document::Populate calls this with the document as the handler, then moves the built root in.
+struct BoundedParse {
+  std::string_view text;
+  int max_depth;
+  rapidjson::ParseResult result;
+  bool too_deep = false;
+  size_t consumed = 0;
+
+  template <class Handler>
+  bool operator()(Handler& handler) {
+    DepthLimitedHandler<Handler> limited(handler, max_depth);
+    rapidjson::MemoryStream stream(text.data(), text.size());
+    rapidjson::Reader reader;
+    result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+                          rapidjson::kParseStopWhenDoneFlag>(stream, limited);
+    too_deep = limited.too_deep();
+    consumed = stream.Tell();
+    return !result.IsError();
+  }
+};
+
+}  // namespace
+
+Result<rapidjson::Document> parse(std::string_view text, int max_depth) {
+  rapidjson::Document doc;
+  BoundedParse parser{text, max_depth, {}};
+  doc.Populate(parser);
+  const auto& result = parser.result;
+  if (result.IsError()) {
+    if (parser.too_deep) {
+      return Error::invalid("JSON nesting is deeper than " + std::to_string(max_depth) + " levels");
+    }
+    return Error::invalid(std::string("invalid JSON: ") + rapidjson::GetParseError_En(result.Code()) + " at offset " +
+                          std::to_string(result.Offset()));
+  }
+  // Reader stops after one value; trailing non-space means the text was not one JSON document.
+  for (size_t i = parser.consumed; i < text.size(); ++i) {
+    char c = text[i];
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+      return Error::invalid("invalid JSON: unexpected data after the document at offset " + std::to_string(i));
+    }
+  }
+  return doc;
+}
+
+std::string to_string(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  value.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string quote(std::string_view s) {
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+const rapidjson::Value* find(const rapidjson::Value& object, std::string_view name) {
+  if (!object.IsObject()) return nullptr;
+  auto it = object.FindMember(rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+std::optional<std::string> get_string(const rapidjson::Value& object, std::string_view name) {
+  const auto* v = find(object, name);
+  if (!v || !v->IsString()) return std::nullopt;
+  return std::string(v->GetString(), v->GetStringLength());
+}
+
+std::optional<int64_t> get_int(const rapidjson::Value& object, std::string_view name) {
+  const auto* v = find(object, name);
+  if (!v || !v->IsInt64()) return std::nullopt;
+  return v->GetInt64();
+}
+
+std::optional<bool> get_bool(const rapidjson::Value& object, std::string_view name) {
+  const auto* v = find(object, name);
+  if (!v || !v->IsBool()) return std::nullopt;
+  return v->GetBool();
+}
+
+}  // namespace bp::json

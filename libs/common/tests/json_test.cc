@@ -1,0 +1,44 @@
+// JSON parsing: depth bound, trailing data, typed accessors.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "bp/json.h"
+
+TEST_CASE("json::parse accepts documents and rejects garbage") {
+  auto ok = bp::json::parse(R"({"a":[1,2,{"b":"c"}]} )");
+  REQUIRE(ok.ok());
+  CHECK(ok->IsObject());
+  CHECK_FALSE(bp::json::parse("{").ok());
+  CHECK_FALSE(bp::json::parse("").ok());
+  CHECK_FALSE(bp::json::parse("{} {}").ok());
+  CHECK(bp::json::parse("{} {}").error().code == bp::ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("json::parse refuses nesting deeper than the bound without recursing") {
+  std::string deep(200000, '[');
+  auto r = bp::json::parse(deep, 64);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("deeper") != std::string::npos);
+  std::string fine = std::string(64, '[') + std::string(64, ']');
+  CHECK(bp::json::parse(fine, 64).ok());
+  std::string too_deep = std::string(65, '[') + std::string(65, ']');
+  CHECK_FALSE(bp::json::parse(too_deep, 64).ok());
+}
+
+TEST_CASE("json::parse rejects invalid UTF-8") {
+  CHECK_FALSE(bp::json::parse("\"\xff\xfe\"").ok());
+}
+
+TEST_CASE("json accessors tolerate absence and wrong types") {
+  auto doc = bp::json::parse(R"({"s":"x","i":5,"b":true,"n":null})");
+  REQUIRE(doc.ok());
+  CHECK(bp::json::get_string(*doc, "s") == "x");
+  CHECK_FALSE(bp::json::get_string(*doc, "i").has_value());
+  CHECK(bp::json::get_int(*doc, "i") == 5);
+  CHECK(bp::json::get_bool(*doc, "b") == true);
+  CHECK(bp::json::find(*doc, "n") != nullptr);
+  CHECK(bp::json::find(*doc, "missing") == nullptr);
+  CHECK(bp::json::quote("a\"b\n") == R"("a\"b\n")");
+  CHECK(bp::json::to_string(*doc) == R"({"s":"x","i":5,"b":true,"n":null})");
+}

@@ -1,0 +1,69 @@
+// RAII owner of a nats.c connection and its JetStream context, with the stream and consumer
+// operations BatchPipe uses. The rest of the code never sees a raw natsConnection or jsCtx.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bp/result.h"
+
+namespace bp::nats {
+
+struct StreamSpec {
+  std::string name;
+  std::vector<std::string> subjects;
+  bool interest_retention = false;  // false: limits retention
+  bool discard_new = false;
+  int64_t max_bytes = -1;
+  std::chrono::seconds max_age{0};
+  std::chrono::seconds duplicate_window{120};
+  int replicas = 1;
+};
+
+struct ConsumerSpec {
+  std::string durable;
+  std::string filter_subject;
+  std::chrono::seconds ack_wait{30};
+  int64_t max_ack_pending = 20000;
+};
+
+class Client {
+ public:
+  // Connects with endless reconnects (the server may restart); fails only if the first connect fails.
+  static Result<std::shared_ptr<Client>> connect(const std::string& url, const std::string& name);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  bool connected() const;
+
+  // Creates the stream, or updates it to match the spec when it exists.
+  Status ensure_stream(const StreamSpec& spec);
+  // Creates the durable consumer; an existing consumer with that name is left as it is.
+  Status ensure_consumer(const std::string& stream, const ConsumerSpec& spec);
+  // Deletes the consumer; one that does not exist counts as deleted.
+  Status delete_consumer(const std::string& stream, const std::string& durable);
+  Result<std::vector<std::string>> consumer_names(const std::string& stream);
+  Result<bool> consumer_exists(const std::string& stream, const std::string& durable);
+
+  // Core NATS publish (fire and forget, flushed by the library).
+  Status publish(const std::string& subject, std::string_view data);
+
+  natsConnection* connection() { return nc_; }
+  jsCtx* jetstream() { return js_; }
+
+ private:
+  Client() = default;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
+
+// Formats a nats.c failure, with the JetStream error code when there is one.
+Error error_from(natsStatus status, jsErrCode js_code, const std::string& what);
+
+}  // namespace bp::nats

@@ -1,0 +1,122 @@
+// libpq calls, checked once here so the rest of the code sees Result values.
+#include "bp/pg/connection.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "bp/log.h"
+
+namespace bp::pg {
+
+int64_t Rows::affected() const {
+  const char* n = PQcmdTuples(result_.get());
+  return n && *n ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+int Rows::column(std::string_view name) const {
+  int c = PQfnumber(result_.get(), std::string(name).c_str());
+  if (c < 0) throw std::logic_error("no column " + std::string(name) + " in result");
+  return c;
+}
+
+bool Rows::is_null(int row, std::string_view name) const { return PQgetisnull(result_.get(), row, column(name)); }
+
+std::string Rows::text(int row, std::string_view name) const {
+  int c = column(name);
+  return std::string(PQgetvalue(result_.get(), row, c), PQgetlength(result_.get(), row, c));
+}
+
+std::optional<std::string> Rows::optional_text(int row, std::string_view name) const {
+  if (is_null(row, name)) return std::nullopt;
+  return text(row, name);
+}
+
+int64_t Rows::integer(int row, std::string_view name) const {
+  return std::strtoll(PQgetvalue(result_.get(), row, column(name)), nullptr, 10);
+}
+
+std::optional<int64_t> Rows::optional_integer(int row, std::string_view name) const {
+  if (is_null(row, name)) return std::nullopt;
+  return integer(row, name);
+}
+
+bool Rows::boolean(int row, std::string_view name) const {
+  return PQgetvalue(result_.get(), row, column(name))[0] == 't';
+}
+
+std::string Rows::bytea(int row, std::string_view name) const {
+  size_t len = 0;
+  unsigned char* raw =
+      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row, column(name))), &len);
+  if (!raw) return {};
+  std::string out(reinterpret_cast<char*>(raw), len);
+  PQfreemem(raw);
+  return out;
+}
+
+Result<Connection> Connection::connect(const std::string& url) {
+  PGconn* raw = PQconnectdb(url.c_str());
+  Connection conn(raw);
+  if (!raw || PQstatus(raw) != CONNECTION_OK) {
+    std::string why = raw ? PQerrorMessage(raw) : "out of memory";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return Error::unavailable("cannot connect to Postgres: " + why);
+  }
+  // Server notices ("relation already exists, skipping") go to the debug log, not stderr.
+  PQsetNoticeProcessor(
+      raw, [](void*, const char* message) { log::debug("postgres notice", {{"notice", message}}); }, nullptr);
+  return conn;
+}
+
+Error Connection::error_from(PGresult* result) const {
+  std::string message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn_.get());
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string sqlstate = state ? state : "";
+  if (PQstatus(conn_.get()) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0) {
+    return Error::unavailable("Postgres unavailable: " + message);
+  }
+  if (sqlstate == "23505") return Error::conflict(message);
+  if (sqlstate == "23503") return Error::not_found(message);
+  return Error::internal("Postgres error " + sqlstate + ": " + message);
+}
+
+Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* result = PQexecParams(conn_.get(), std::string(sql).c_str(), static_cast<int>(params.size()), nullptr,
+                                  values.data(), nullptr, nullptr, 0);
+  ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    Error error = error_from(result);
+    if (result) PQclear(result);
+    return error;
+  }
+  return Rows(result);
+}
+
+Status Connection::exec_script(std::string_view sql) {
+  PGresult* result = PQexec(conn_.get(), std::string(sql).c_str());
+  ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    Error error = error_from(result);
+    if (result) PQclear(result);
+    return error;
+  }
+  PQclear(result);
+  return ok_status();
+}
+
+std::string bytea_param(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\\x";
+  out.reserve(2 + bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0x0f];
+  }
+  return out;
+}
+
+}  // namespace bp::pg
