@@ -1,0 +1,12 @@
+# Writes migrations_embedded.cc: every migrations/NNN_name.sql as {version, name, sql}, in order.
+file(GLOB files "${SRC_DIR}/*.sql")
+list(SORT files)
+set(body "")
+foreach(f IN LISTS files)
+  get_filename_component(fname "${f}" NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version "${fname}")
+  file(READ "${f}" sql)
+  string(APPEND body "    {${version}, \"${fname}\", R\"bpsql(${sql})bpsql\"},\n")
+endforeach()
+file(WRITE "${OUT}.tmp" "// Generated from services/control-plane/migrations/*.sql at build time. Do not edit.\n#include \"bp/control_plane/migrations.h\"\n\nnamespace bp::control_plane {\nconst std::vector<Migration>& migrations() {\n  static const std::vector<Migration> kAll = {\n${body}  };\n  return kAll;\n}\n}  // namespace bp::control_plane\n")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

@@ -1,0 +1,57 @@
+// The JetStream side of the control-plane: the streams, one durable consumer per destination,
+// and the change events that keep caches elsewhere fresh.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "bp/nats/client.h"
+#include "bp/result.h"
+
+namespace bp::control_plane {
+
+inline constexpr const char* kIngestStream = "BP_INGEST";
+inline constexpr const char* kDeadLetterStream = "BP_DLQ";
+inline constexpr const char* kChangeSubject = "bp.ctl.changed";
+
+struct TopologyOptions {
+  int64_t ingest_max_bytes = int64_t{10} << 30;  // 10 GiB
+  std::chrono::seconds duplicate_window{std::chrono::minutes(10)};
+  std::chrono::seconds dead_letter_max_age{std::chrono::hours(24 * 14)};
+  std::chrono::seconds ack_wait{30};
+  int replicas = 1;
+};
+
+std::string consumer_name(const std::string& destination_id);  // "dest-<uuid>"
+std::string ingest_subject(const std::string& pipe_id);         // "bp.in.<uuid>"
+
+// What changed, for the change event. Empty ids are left out.
+struct Change {
+  std::string kind;  // pipe.created, pipe.updated, pipe.deleted, destination.*, api_key.revoked, ...
+  std::string workspace_id;
+  std::string pipe_id;
+  std::string destination_id;
+  std::string api_key_id;
+};
+
+class Topology {
+ public:
+  Topology(std::shared_ptr<nats::Client> nats, TopologyOptions options)
+      : nats_(std::move(nats)), options_(options) {}
+
+  Status ensure_streams();
+  Status create_consumer(const std::string& destination_id, const std::string& pipe_id);
+  Status delete_consumer(const std::string& destination_id);
+  Result<bool> consumer_exists(const std::string& destination_id);
+  // Best effort: a lost event only delays a cache refresh until its TTL.
+  void publish_change(const Change& change);
+  bool healthy() const { return nats_->connected(); }
+
+ private:
+  std::shared_ptr<nats::Client> nats_;
+  TopologyOptions options_;
+};
+
+}  // namespace bp::control_plane

@@ -1,0 +1,162 @@
+// Start-up order: Postgres and migrations, NATS and streams, consumers, then gRPC and probes.
+#include "bp/control_plane/app.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "bp/control_plane/grpc_service.h"
+#include "bp/control_plane/migrations.h"
+#include "bp/log.h"
+#include "bp/ops/ops_server.h"
+
+namespace bp::control_plane {
+
+const std::vector<config::Setting>& settings() {
+  static const std::vector<config::Setting> kSettings = {
+      {"BP_PG_URL", "", "libpq connection URL of the control-plane database", true},
+      {"BP_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated"},
+      {"BP_GRPC_LISTEN", "127.0.0.1:7070", "gRPC API address (host:port)"},
+      {"BP_HTTP_LISTEN", "127.0.0.1:7071", "probes and metrics address (host:port)"},
+      {"BP_PG_POOL_SIZE", "8", "Postgres connections; also caps gRPC worker threads"},
+      {"BP_STREAM_MAX_BYTES", "10737418240", "BP_INGEST size cap; a full buffer answers 503"},
+      {"BP_STREAM_REPLICAS", "1", "JetStream replicas of BP_INGEST and BP_DLQ (3 in production)"},
+      {"BP_DUPLICATE_WINDOW_SECONDS", "600", "how long an Idempotency-Key deduplicates"},
+      {"BP_DLQ_MAX_AGE_DAYS", "14", "how long dead letters are kept"},
+      {"BP_ACK_WAIT_SECONDS", "30", "redelivery delay of unacked messages (per-destination consumers)"},
+      {"BP_WORKSPACE_NAME", "default", "workspace created by the bootstrap command"},
+      {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
+  };
+  return kSettings;
+}
+
+namespace {
+
+int fail(const Error& e) {
+  log::error("control-plane cannot start", {{"error", e.message}});
+  return 1;
+}
+
+Result<std::shared_ptr<pg::Pool>> open_database(const config::Source& cfg) {
+  auto size = cfg.get_int("BP_PG_POOL_SIZE", 1, 256);
+  if (!size) return size.take_error();
+  auto conn = pg::Connection::connect(cfg.get("BP_PG_URL"));
+  if (!conn) return conn.take_error();
+  auto applied = migrate(*conn);
+  if (!applied) return applied.take_error();
+  return std::make_shared<pg::Pool>(cfg.get("BP_PG_URL"), static_cast<size_t>(*size));
+}
+
+Result<TopologyOptions> topology_options(const config::Source& cfg) {
+  TopologyOptions o;
+  auto max_bytes = cfg.get_int("BP_STREAM_MAX_BYTES", 1 << 20, int64_t{1} << 50);
+  auto replicas = cfg.get_int("BP_STREAM_REPLICAS", 1, 5);
+  auto window = cfg.get_int("BP_DUPLICATE_WINDOW_SECONDS", 1, 7 * 86400);
+  auto dlq_days = cfg.get_int("BP_DLQ_MAX_AGE_DAYS", 1, 3650);
+  auto ack_wait = cfg.get_int("BP_ACK_WAIT_SECONDS", 1, 3600);
+  for (auto* r : {&max_bytes, &replicas, &window, &dlq_days, &ack_wait}) {
+    if (!*r) return r->take_error();
+  }
+  o.ingest_max_bytes = *max_bytes;
+  o.replicas = static_cast<int>(*replicas);
+  o.duplicate_window = std::chrono::seconds(*window);
+  o.dead_letter_max_age = std::chrono::hours(24 * *dlq_days);
+  o.ack_wait = std::chrono::seconds(*ack_wait);
+  return o;
+}
+
+int bootstrap(const config::Source& cfg) {
+  auto pool = open_database(cfg);
+  if (!pool) return fail(pool.error());
+  auto keyring = crypto::Keyring::from_env();
+  if (!keyring) return fail(keyring.error());
+  Management service(*pool, std::make_shared<crypto::Keyring>(std::move(keyring).value()), nullptr);
+  auto created = service.bootstrap(cfg.get("BP_WORKSPACE_NAME"));
+  if (!created) return fail(created.error());
+  if (!*created) {
+    log::info("workspace exists; nothing to bootstrap", {{"workspace", cfg.get("BP_WORKSPACE_NAME")}});
+    return 0;
+  }
+  std::printf("workspace_id=%s\napi_key=%s\n", (*created)->workspace_id.c_str(), (*created)->api_key.c_str());
+  return 0;
+}
+
+int serve(const config::Source& cfg) {
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto keyring = crypto::Keyring::from_env();
+  if (!keyring) return fail(keyring.error());
+  auto pool = open_database(cfg);
+  if (!pool) return fail(pool.error());
+  auto options = topology_options(cfg);
+  if (!options) return fail(options.error());
+  auto nats = nats::Client::connect(cfg.get("BP_NATS_URL"), "batchpipe-control-plane");
+  if (!nats) return fail(nats.error());
+  auto topology = std::make_shared<Topology>(*nats, *options);
+  if (auto s = topology->ensure_streams(); !s) return fail(s.error());
+  auto service =
+      std::make_shared<Management>(*pool, std::make_shared<crypto::Keyring>(std::move(keyring).value()), topology);
+  if (auto r = service->reconcile_consumers(); !r) return fail(r.error());
+
+  GrpcService grpc_service(service);
+  grpc::ResourceQuota quota("control-plane");
+  quota.SetMaxThreads(static_cast<int>((*pool)->size()) + 2);
+  grpc::ServerBuilder builder;
+  builder.SetResourceQuota(quota);
+  builder.AddListeningPort(cfg.get("BP_GRPC_LISTEN"), grpc::InsecureServerCredentials());
+  builder.RegisterService(&grpc_service);
+  auto server = builder.BuildAndStart();
+  if (!server) return fail(Error::unavailable("cannot listen for gRPC on " + cfg.get("BP_GRPC_LISTEN")));
+
+  ops::Probes probes;
+  probes.ready = [service]() -> Status {
+    if (!service->nats_healthy()) return Error::unavailable("NATS is not connected");
+    auto conn = service->pool().acquire(std::chrono::seconds(1));
+    if (!conn) return conn.take_error();
+    if (auto r = (*conn)->exec("SELECT 1"); !r) return r.take_error();
+    return ok_status();
+  };
+  auto ops = ops::OpsServer::start(cfg.get("BP_HTTP_LISTEN"), probes);
+  if (!ops) return fail(ops.error());
+  log::info("control-plane serving", {{"grpc", cfg.get("BP_GRPC_LISTEN")}, {"http", cfg.get("BP_HTTP_LISTEN")}});
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  log::info("stopping", {{"signal", std::to_string(signal)}});
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  server->Wait();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run(int argc, const char* const* argv) {
+  log::set_service("control-plane");
+  auto cfg = config::Source::load(settings(), argc, argv);
+  if (!cfg) {
+    std::cerr << cfg.error().message << "\n";
+    return 2;
+  }
+  log::set_min_level(cfg->get("BP_LOG_LEVEL"));
+  std::string command = cfg->positional().empty() ? "serve" : cfg->positional().front();
+  if (command == "serve") return serve(*cfg);
+  if (command == "bootstrap") return bootstrap(*cfg);
+  if (command == "migrate") {
+    auto pool = open_database(*cfg);
+    return pool ? 0 : fail(pool.error());
+  }
+  std::cerr << "usage: batchpipe-control-plane [serve|migrate|bootstrap] [--flags]\n"
+            << config::Source::usage(settings());
+  return 2;
+}
+
+}  // namespace bp::control_plane

@@ -1,0 +1,202 @@
+// Destinations: per-type validation, secrets encrypted and redacted, consumers follow destinations.
+#include <catch2/catch.hpp>
+
+#include "bp/control_plane/topology.h"
+#include "bp/json.h"
+#include "fixture.h"
+
+using namespace bp::control_plane::testing;
+using bp::control_plane::consumer_name;
+using bp::control_plane::kIngestStream;
+
+namespace {
+
+constexpr const char* kPassword = "s3cr3t-Pa55word-that-must-never-leak";
+
+v1::CreateDestinationRequest postgres_destination(const std::string& pipe_id) {
+  v1::CreateDestinationRequest req;
+  req.set_pipe_id(pipe_id);
+  req.set_type("postgres");
+  req.set_name("warehouse");
+  req.set_config_json(std::string(R"({"host":"db.internal","database":"events","user":"loader","password":")") +
+                      kPassword + R"(","table":"signups"})");
+  return req;
+}
+
+std::string revealed_config(Fixture& f, const std::string& destination_id) {
+  v1::ListDeliveryDestinationsResponse all;
+  REQUIRE(f.stub().ListDeliveryDestinations(f.internal().get(), {}, &all).ok());
+  for (const auto& d : all.destinations()) {
+    if (d.destination().id() == destination_id) return d.destination().config_json();
+  }
+  FAIL("destination not in the workers' list");
+  return "";
+}
+
+bool consumer_exists(Fixture& f, const std::string& destination_id) {
+  auto r = f.nats().consumer_exists(kIngestStream, consumer_name(destination_id));
+  REQUIRE(r.ok());
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("destinations: created with defaults, secrets redacted, consumer created", "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  v1::Destination d;
+  auto status = f.stub().CreateDestination(f.as(ws.api_key).get(), postgres_destination(pipe.id()), &d);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  CHECK(d.type() == "postgres");
+  CHECK(d.destination_status() == "active");
+  auto config = bp::json::parse(d.config_json());
+  REQUIRE(config.ok());
+  CHECK(bp::json::get_string(*config, "password") == "[redacted]");
+  CHECK(bp::json::get_int(*config, "port") == 5432);
+  CHECK(bp::json::get_string(*config, "mode") == "jsonb");
+  CHECK(d.config_json().find(kPassword) == std::string::npos);
+  CHECK(consumer_exists(f, d.id()));
+
+  // At rest: the row holds no plaintext secret anywhere.
+  auto row = f.db().exec("SELECT config::text AS c, encode(secrets_ciphertext, 'escape') AS s, secrets_key_id "
+                         "FROM destination WHERE id = $1",
+                         {d.id()});
+  REQUIRE(row.ok());
+  REQUIRE(row->size() == 1);
+  CHECK(row->text(0, "c").find(kPassword) == std::string::npos);
+  CHECK(row->text(0, "s").find(kPassword) == std::string::npos);
+  CHECK(row->text(0, "secrets_key_id").size() == 16);
+
+  // Workers get the secret in clear.
+  CHECK(revealed_config(f, d.id()).find(kPassword) != std::string::npos);
+
+  // The pipe detail lists it, redacted.
+  v1::GetPipeRequest get;
+  get.set_pipe_id(pipe.id());
+  v1::Pipe read;
+  REQUIRE(f.stub().GetPipe(f.as(ws.api_key).get(), get, &read).ok());
+  REQUIRE(read.destinations_size() == 1);
+  CHECK(read.destinations(0).config_json().find(kPassword) == std::string::npos);
+}
+
+TEST_CASE("destinations: PATCH merges config; an empty secret keeps the stored one", "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  v1::Destination d;
+  REQUIRE(f.stub().CreateDestination(f.as(ws.api_key).get(), postgres_destination(pipe.id()), &d).ok());
+
+  v1::UpdateDestinationRequest upd;
+  upd.set_pipe_id(pipe.id());
+  upd.set_destination_id(d.id());
+  upd.set_name("warehouse-2");
+  upd.set_config_json(R"({"password":"","table":"signups_v2"})");
+  v1::Destination updated;
+  auto status = f.stub().UpdateDestination(f.as(ws.api_key).get(), upd, &updated);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  CHECK(updated.name() == "warehouse-2");
+  auto revealed = bp::json::parse(revealed_config(f, d.id()));
+  CHECK(bp::json::get_string(*revealed, "password") == kPassword);
+  CHECK(bp::json::get_string(*revealed, "table") == "signups_v2");
+  CHECK(bp::json::get_string(*revealed, "host") == "db.internal");
+
+  upd.set_config_json(R"({"password":"rotated"})");
+  REQUIRE(f.stub().UpdateDestination(f.as(ws.api_key).get(), upd, &updated).ok());
+  CHECK(bp::json::get_string(*bp::json::parse(revealed_config(f, d.id())), "password") == "rotated");
+
+  upd.set_config_json(R"({"port":70000})");
+  status = f.stub().UpdateDestination(f.as(ws.api_key).get(), upd, &updated);
+  REQUIRE(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(field_errors(status).count("config.port") == 1);
+}
+
+TEST_CASE("destinations: config checked per type", "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  v1::Destination d;
+  auto create = [&](const std::string& type, const std::string& config) {
+    v1::CreateDestinationRequest req;
+    req.set_pipe_id(pipe.id());
+    req.set_type(type);
+    req.set_name("d-" + type + std::to_string(config.size()));
+    req.set_config_json(config);
+    return f.stub().CreateDestination(f.as(ws.api_key).get(), req, &d);
+  };
+  auto s = create("postgres", R"({"database":"x","user":"u","table":"bad table","extra":1})");
+  REQUIRE(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  auto e = field_errors(s);
+  CHECK(e.count("config.host") == 1);
+  CHECK(e.count("config.extra") == 1);
+
+  s = create("kafka", "{}");
+  REQUIRE(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(field_errors(s).count("type") == 1);
+
+  s = create("webhook", R"({"url":"ftp://example.com/hook"})");
+  REQUIRE(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(field_errors(s).count("config.url") == 1);
+
+  s = create("webhook", R"({"url":"https://example.com/hook","headers":{"Webhook-Id":"x"}})");
+  REQUIRE(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(field_errors(s).count("config.headers.Webhook-Id") == 1);
+
+  s = create("file", R"({"path":"../../etc"})");
+  REQUIRE(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(field_errors(s).count("config.path") == 1);
+
+  s = create("file", "not json");
+  REQUIRE(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(field_errors(s).count("config") == 1);
+
+  s = create("webhook", R"({"url":"https://example.com/hook","signing_secret":"whsec_abc"})");
+  INFO(s.error_message());
+  CHECK(s.ok());
+  s = create("file", R"({"path":"exports/signups","compression":"gzip"})");
+  CHECK(s.ok());
+  s = create("s3", R"({"endpoint":"https://s3.example.com","bucket":"events","access_key_id":"AK","secret_access_key":"SK"})");
+  CHECK(s.ok());
+}
+
+TEST_CASE("destinations: status, delete, and consumers removed with the destination or the pipe",
+          "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  v1::Destination d1, d2;
+  REQUIRE(f.stub().CreateDestination(f.as(ws.api_key).get(), postgres_destination(pipe.id()), &d1).ok());
+  auto second = postgres_destination(pipe.id());
+  second.set_name("second");
+  second.set_destination_status("blocked");
+  REQUIRE(f.stub().CreateDestination(f.as(ws.api_key).get(), second, &d2).ok());
+  CHECK(d2.destination_status() == "blocked");
+  CHECK(consumer_exists(f, d2.id()));  // a blocked destination keeps its consumer: records wait
+
+  v1::SetDestinationStatusRequest st;
+  st.set_pipe_id(pipe.id());
+  st.set_destination_id(d1.id());
+  st.set_destination_status("paused");
+  v1::Destination out;
+  CHECK(f.stub().SetDestinationStatus(f.as(ws.api_key).get(), st, &out).error_code() ==
+        grpc::StatusCode::INVALID_ARGUMENT);
+  st.set_destination_status("blocked");
+  REQUIRE(f.stub().SetDestinationStatus(f.as(ws.api_key).get(), st, &out).ok());
+  CHECK(out.destination_status() == "blocked");
+
+  v1::DeleteDestinationRequest del;
+  del.set_pipe_id(pipe.id());
+  del.set_destination_id(d1.id());
+  v1::Empty empty;
+  REQUIRE(f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty).ok());
+  CHECK_FALSE(consumer_exists(f, d1.id()));
+  CHECK(f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty).error_code() ==
+        grpc::StatusCode::NOT_FOUND);
+
+  v1::DeletePipeRequest delp;
+  delp.set_pipe_id(pipe.id());
+  REQUIRE(f.stub().DeletePipe(f.as(ws.api_key).get(), delp, &empty).ok());
+  CHECK_FALSE(consumer_exists(f, d2.id()));
+}
