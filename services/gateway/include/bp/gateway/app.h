@@ -1,0 +1,13 @@
+// The gateway process: settings, start-up, and clean shutdown.
+#pragma once
+
+#include <vector>
+
+#include "bp/config.h"
+
+namespace bp::gateway {
+
+const std::vector<config::Setting>& settings();
+int run(int argc, const char* const* argv);
+
+}  // namespace bp::gateway

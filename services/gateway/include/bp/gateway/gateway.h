@@ -1,0 +1,70 @@
+// The gateway's request handling: one coroutine from a parsed request to its response. It owns
+// the caches, the control-plane client and the publisher; the server only moves bytes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "batchpipe/v1/control_plane.pb.h"
+#include "bp/gateway/control_plane_client.h"
+#include "bp/gateway/http.h"
+#include "bp/gateway/lookup_cache.h"
+#include "bp/gateway/publisher.h"
+#include "bp/gateway/router.h"
+#include "bp/gateway/usage_recorder.h"
+
+namespace bp::gateway {
+
+struct GatewayOptions {
+  std::chrono::milliseconds cache_ttl{10000};
+  int max_json_depth = 64;
+  bool trust_forwarded_for = false;  // take the client IP from X-Forwarded-For (behind a proxy)
+};
+
+struct ApiKeyInfo {
+  std::string id;
+  std::string workspace_id;
+};
+
+// Facts about the connection a request came on.
+struct Peer {
+  std::string address;  // client IP as seen on the socket
+};
+
+class Gateway {
+ public:
+  Gateway(GatewayOptions options, std::shared_ptr<ControlPlaneClient> control_plane,
+          std::shared_ptr<Publisher> publisher, std::shared_ptr<UsageRecorder> usage);
+
+  boost::asio::awaitable<Response> handle(Request req, Peer peer);
+
+  // Applies a change event from the control-plane (bp.ctl.changed).
+  void on_change_event(std::string_view event_json);
+  // Prometheus text for /metrics.
+  std::string metrics() const;
+  bool ready();
+
+ private:
+  boost::asio::awaitable<Response> route(const Request& req, const Route& route, const Peer& peer,
+                                         const std::string& request_id);
+  boost::asio::awaitable<Response> ingest_post(const Request& req, const std::string& pipe_id, const Peer& peer,
+                                               const std::string& request_id);
+  boost::asio::awaitable<Response> ingest_get(const std::string& pipe_id);
+  boost::asio::awaitable<Response> ingest_options(const Request& req, const std::string& pipe_id);
+  boost::asio::awaitable<Response> management(const Request& req, const Route& route);
+
+  // The pipe for ingest: kNotFound for unknown or inactive pipes.
+  boost::asio::awaitable<Result<std::shared_ptr<const v1::Pipe>>> ingest_pipe(const std::string& pipe_id);
+
+  GatewayOptions options_;
+  std::shared_ptr<ControlPlaneClient> control_plane_;
+  std::shared_ptr<Publisher> publisher_;
+  std::shared_ptr<UsageRecorder> usage_;
+  LookupCache<v1::Pipe> pipes_;
+  LookupCache<ApiKeyInfo> keys_;
+  std::atomic<uint64_t> requests_{0}, accepted_{0}, records_{0}, rejected_{0}, publish_failures_{0};
+};
+
+}  // namespace bp::gateway

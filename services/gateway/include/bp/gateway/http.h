@@ -1,0 +1,29 @@
+// HTTP types of the gateway and the one way responses are built (JSON bodies, error shape).
+#pragma once
+
+#include <ostream>
+#include <utility>
+
+#include <boost/beast/http.hpp>
+#include <string>
+#include <string_view>
+
+namespace bp::gateway {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// A response with a JSON body (already serialized).
+Response json_response(http::status status, std::string body);
+// {"error": code, "message": message}
+Response error_response(http::status status, std::string_view code, std::string_view message);
+// An empty-bodied response (204, and preflight refusals).
+Response empty_response(http::status status);
+
+// "Bearer <token>" -> token; "" when absent or another scheme.
+std::string_view bearer_token(const Request& req);
+// True for application/json, any case, with or without parameters such as charset.
+bool is_json_content_type(std::string_view value);
+
+}  // namespace bp::gateway

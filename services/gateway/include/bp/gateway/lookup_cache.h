@@ -1,0 +1,112 @@
+// The hot path's memory: pipes by id and API keys by hash, filled from the control-plane.
+// Misses for the same key share one call; entries expire after a short TTL and are dropped at
+// once by change events; when the control-plane is unreachable, expired entries keep serving.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bp/gateway/await_callback.h"
+#include "bp/result.h"
+
+namespace bp::gateway {
+
+template <class V>
+class LookupCache {
+ public:
+  using Value = std::shared_ptr<const V>;
+  using Fetch = std::function<boost::asio::awaitable<Result<Value>>(const std::string& key)>;
+
+  LookupCache(Fetch fetch, std::chrono::milliseconds ttl) : fetch_(std::move(fetch)), ttl_(ttl) {}
+
+  // kNotFound is cached like a value (so unknown ids cannot hammer the control-plane).
+  boost::asio::awaitable<Result<Value>> get(const std::string& key) {
+    std::unique_lock lock(mutex_);
+    if (entries_.size() >= kMaxEntries && !entries_.count(key)) trim();
+    auto& entry = entries_[key];
+    auto now = std::chrono::steady_clock::now();
+    if (entry.result && now - entry.fetched_at < ttl_) {
+      ++hits_;
+      co_return *entry.result;
+    }
+    ++misses_;
+    if (entry.in_flight) {
+      // The initiation runs once this coroutine is suspended: register, then let go of the lock.
+      co_return co_await await_callback<Result<Value>>([&entry, &lock](Completion<Result<Value>> done) {
+        entry.waiters.push_back(std::move(done));
+        lock.unlock();
+      });
+    }
+    entry.in_flight = true;
+    lock.unlock();
+    Result<Value> fetched = co_await fetch_(key);
+    lock.lock();
+    auto& e = entries_[key];
+    bool keep_stale = !fetched && fetched.error().code != ErrorCode::kNotFound && e.result && e.result->ok();
+    if (keep_stale) {
+      fetched = *e.result;  // the control-plane is unreachable: serve what we had
+    } else {
+      e.result = std::make_unique<Result<Value>>(fetched);
+      e.fetched_at = std::chrono::steady_clock::now();
+    }
+    if (!fetched.ok() && fetched.error().code != ErrorCode::kNotFound) e.result.reset();  // do not cache errors
+    e.in_flight = false;
+    auto waiters = std::move(e.waiters);
+    e.waiters.clear();
+    lock.unlock();
+    for (auto& w : waiters) w(fetched);
+    co_return fetched;
+  }
+
+  void evict(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && !it->second.in_flight) {
+      entries_.erase(it);
+    } else if (it != entries_.end()) {
+      it->second.result.reset();
+    }
+  }
+
+  // Drops every entry whose value matches.
+  void evict_if(const std::function<bool(const V&)>& match) {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, entry] : entries_) {
+      if (entry.result && entry.result->ok() && match(*entry.result->value())) entry.result.reset();
+    }
+  }
+
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+
+ private:
+  static constexpr size_t kMaxEntries = 100000;
+
+  // Bounds memory against floods of unknown ids: forget everything not being fetched.
+  void trim() {
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      it = it->second.in_flight ? std::next(it) : entries_.erase(it);
+    }
+  }
+
+  struct Entry {
+    std::unique_ptr<Result<Value>> result;
+    std::chrono::steady_clock::time_point fetched_at;
+    bool in_flight = false;
+    std::vector<Completion<Result<Value>>> waiters;
+  };
+
+  Fetch fetch_;
+  std::chrono::milliseconds ttl_;
+  std::mutex mutex_;
+  std::map<std::string, Entry> entries_;
+  std::atomic<uint64_t> hits_{0}, misses_{0};
+};
+
+}  // namespace bp::gateway

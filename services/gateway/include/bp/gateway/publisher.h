@@ -1,0 +1,57 @@
+// Asynchronous JetStream publishing for the ingest path: many messages in flight, each request
+// awaiting only its own ack. Never blocks an I/O thread: a full pipeline is an immediate error.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "bp/gateway/await_callback.h"
+#include "bp/nats/client.h"
+#include "bp/result.h"
+
+namespace bp::gateway {
+
+struct PublishRequest {
+  std::string subject;
+  std::string payload;
+  std::string msg_id;      // Nats-Msg-Id (deduplication)
+  std::string request_id;  // Bp-Request-Id, unique per request
+  std::string received_at;
+  int64_t record_count = 0;
+};
+
+struct PublishOutcome {
+  bool stored = false;     // JetStream acked: the message is in the stream
+  bool duplicate = false;  // the stream already had this Nats-Msg-Id
+  std::string error;       // why not, when !stored
+};
+
+class Publisher {
+ public:
+  static Result<std::unique_ptr<Publisher>> create(std::shared_ptr<nats::Client> client, int64_t max_pending,
+                                                   std::chrono::milliseconds ack_timeout);
+  ~Publisher();
+
+  boost::asio::awaitable<PublishOutcome> publish(PublishRequest request);
+  // Waits (blocking) up to `timeout` for every in-flight publish to be acked; for shutdown.
+  void drain(std::chrono::milliseconds timeout);
+  size_t in_flight() const;
+
+ private:
+  Publisher() = default;
+  static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure);
+  void start(const PublishRequest& request, Completion<PublishOutcome> done);
+
+  std::shared_ptr<nats::Client> client_;
+  jsCtx* js_ = nullptr;
+  std::chrono::milliseconds ack_timeout_{5000};
+  mutable std::mutex mutex_;
+  std::map<std::string, Completion<PublishOutcome>> pending_;  // by request id
+};
+
+}  // namespace bp::gateway

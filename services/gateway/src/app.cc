@@ -1,0 +1,172 @@
+// Gateway process: settings, wiring, I/O threads, change events, usage flushes and the drain.
+#include "bp/gateway/app.h"
+
+#include <signal.h>
+
+#include <future>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "bp/gateway/server.h"
+#include "bp/log.h"
+
+namespace bp::gateway {
+
+const std::vector<config::Setting>& settings() {
+  static const std::vector<config::Setting> kSettings = {
+      {"BP_HTTP_LISTEN", "127.0.0.1:8080", "public HTTP address (host:port)"},
+      {"BP_CONTROL_PLANE_ADDR", "127.0.0.1:7070", "control-plane gRPC address"},
+      {"BP_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s)"},
+      {"BP_THREADS", "0", "I/O threads; 0 = one per core"},
+      {"BP_MAX_BODY_BYTES", "33554432", "largest request body; larger answers 413 payload_too_large"},
+      {"BP_MAX_HEADER_BYTES", "16384", "largest request header block; larger answers 431"},
+      {"BP_READ_TIMEOUT_MS", "30000", "time allowed to send one request"},
+      {"BP_IDLE_TIMEOUT_MS", "60000", "keep-alive wait for the next request"},
+      {"BP_MAX_CONNECTIONS", "10000", "open connections; more are refused"},
+      {"BP_CACHE_TTL_MS", "10000", "how long pipe and key lookups are reused (change events evict sooner)"},
+      {"BP_CONTROL_PLANE_TIMEOUT_MS", "5000", "deadline of control-plane calls"},
+      {"BP_PUBLISH_TIMEOUT_MS", "5000", "wait for a JetStream ack before answering 503"},
+      {"BP_PUBLISH_MAX_PENDING", "65536", "JetStream publishes in flight; more answer 503"},
+      {"BP_TRUST_FORWARDED_FOR", "0", "take the client IP from X-Forwarded-For (set behind a proxy)"},
+      {"BP_USAGE_FLUSH_MS", "2000", "how often usage counters are sent to the control-plane"},
+      {"BP_DRAIN_TIMEOUT_MS", "10000", "on SIGTERM, how long in-flight requests may take"},
+      {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
+  };
+  return kSettings;
+}
+
+namespace {
+
+int fail(const Error& e) {
+  log::error("gateway cannot start", {{"error", e.message}});
+  return 1;
+}
+
+void on_change(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static_cast<Gateway*>(closure)->on_change_event(std::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
+  natsMsg_Destroy(msg);
+}
+
+struct Settings {
+  ServerOptions server;
+  GatewayOptions gateway;
+  int64_t threads, publish_timeout_ms, publish_max_pending, control_plane_timeout_ms, usage_flush_ms, drain_ms;
+};
+
+Result<Settings> read_settings(const config::Source& cfg) {
+  Settings s;
+  s.server.listen = cfg.get("BP_HTTP_LISTEN");
+  struct IntSetting {
+    const char* env;
+    int64_t min, max;
+    int64_t* out;
+  };
+  int64_t body = 0, header = 0, read_ms = 0, idle_ms = 0, conns = 0, ttl = 0;
+  for (const auto& i : std::initializer_list<IntSetting>{
+           {"BP_THREADS", 0, 256, &s.threads},
+           {"BP_MAX_BODY_BYTES", 1024, int64_t{1} << 32, &body},
+           {"BP_MAX_HEADER_BYTES", 1024, 1 << 20, &header},
+           {"BP_READ_TIMEOUT_MS", 100, 3600000, &read_ms},
+           {"BP_IDLE_TIMEOUT_MS", 100, 3600000, &idle_ms},
+           {"BP_MAX_CONNECTIONS", 1, 1000000, &conns},
+           {"BP_CACHE_TTL_MS", 0, 3600000, &ttl},
+           {"BP_CONTROL_PLANE_TIMEOUT_MS", 100, 60000, &s.control_plane_timeout_ms},
+           {"BP_PUBLISH_TIMEOUT_MS", 100, 60000, &s.publish_timeout_ms},
+           {"BP_PUBLISH_MAX_PENDING", 1, 10000000, &s.publish_max_pending},
+           {"BP_USAGE_FLUSH_MS", 100, 3600000, &s.usage_flush_ms},
+           {"BP_DRAIN_TIMEOUT_MS", 0, 600000, &s.drain_ms}}) {
+    auto v = cfg.get_int(i.env, i.min, i.max);
+    if (!v) return v.take_error();
+    *i.out = *v;
+  }
+  s.server.max_body_bytes = static_cast<uint64_t>(body);
+  s.server.max_header_bytes = static_cast<uint32_t>(header);
+  s.server.read_timeout = std::chrono::milliseconds(read_ms);
+  s.server.idle_timeout = std::chrono::milliseconds(idle_ms);
+  s.server.max_connections = static_cast<size_t>(conns);
+  s.gateway.cache_ttl = std::chrono::milliseconds(ttl);
+  s.gateway.trust_forwarded_for = cfg.get_bool("BP_TRUST_FORWARDED_FOR");
+  if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
+  return s;
+}
+
+boost::asio::awaitable<void> flush_usage(std::shared_ptr<UsageRecorder> usage, std::chrono::milliseconds every,
+                                         std::shared_ptr<std::atomic<bool>> stop) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  while (!*stop) {
+    timer.expires_after(every);
+    boost::system::error_code ec;
+    co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    co_await usage->flush();
+  }
+}
+
+}  // namespace
+
+int run(int argc, const char* const* argv) {
+  log::set_service("gateway");
+  auto cfg = config::Source::load(settings(), argc, argv);
+  if (!cfg) {
+    std::cerr << cfg.error().message << "\n";
+    return 2;
+  }
+  log::set_min_level(cfg->get("BP_LOG_LEVEL"));
+  auto s = read_settings(*cfg);
+  if (!s) return fail(s.error());
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto nats = nats::Client::connect(cfg->get("BP_NATS_URL"), "batchpipe-gateway");
+  if (!nats) return fail(nats.error());
+  auto publisher = Publisher::create(*nats, s->publish_max_pending, std::chrono::milliseconds(s->publish_timeout_ms));
+  if (!publisher) return fail(publisher.error());
+  std::shared_ptr<Publisher> shared_publisher = std::move(publisher).value();
+  auto control_plane = std::make_shared<ControlPlaneClient>(cfg->get("BP_CONTROL_PLANE_ADDR"),
+                                                            std::chrono::milliseconds(s->control_plane_timeout_ms));
+  auto usage = std::make_shared<UsageRecorder>(control_plane);
+  auto gateway = std::make_shared<Gateway>(s->gateway, control_plane, shared_publisher, usage);
+
+  natsSubscription* changes = nullptr;
+  if (natsConnection_Subscribe(&changes, (*nats)->connection(), "bp.ctl.changed", on_change, gateway.get()) != NATS_OK) {
+    return fail(Error::unavailable("cannot subscribe to bp.ctl.changed"));
+  }
+
+  boost::asio::io_context io(static_cast<int>(s->threads));
+  HttpServer server(io, s->server, gateway);
+  if (auto st = server.listen(); !st) return fail(st.error());
+  server.start();
+  auto stop_flush = std::make_shared<std::atomic<bool>>(false);
+  boost::asio::co_spawn(io, flush_usage(usage, std::chrono::milliseconds(s->usage_flush_ms), stop_flush),
+                        boost::asio::detached);
+  std::vector<std::thread> threads;
+  for (int64_t i = 0; i < s->threads; ++i) threads.emplace_back([&io] { io.run(); });
+  log::info("gateway serving", {{"http", s->server.listen}, {"threads", std::to_string(s->threads)}});
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::info("draining", {{"signal", std::to_string(sig)}});
+  server.stop_accepting();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(s->drain_ms);
+  while (server.requests_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  *stop_flush = true;
+  // One last usage flush, on the I/O threads, before they stop.
+  std::promise<void> flushed;
+  boost::asio::co_spawn(io, usage->flush(), [&flushed](std::exception_ptr) { flushed.set_value(); });
+  flushed.get_future().wait_for(std::chrono::seconds(3));
+  io.stop();
+  for (auto& t : threads) t.join();
+  natsSubscription_Unsubscribe(changes);
+  natsSubscription_Destroy(changes);
+  shared_publisher->drain(std::chrono::seconds(2));
+  log::info("stopped", {{"requests_in_flight", std::to_string(server.requests_in_flight())}});
+  return 0;
+}
+
+}  // namespace bp::gateway

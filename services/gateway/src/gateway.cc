@@ -1,0 +1,136 @@
+// Request entry point: request ids, routing, health, metrics and cache invalidation.
+#include "bp/gateway/gateway.h"
+
+#include "bp/clock.h"
+#include "bp/json.h"
+#include "bp/log.h"
+#include "bp/uuid.h"
+#include "bp/gateway/ingest_rules.h"
+
+namespace bp::gateway {
+namespace {
+
+// Maps a resolution RPC's status onto the cache's result.
+template <class V>
+Result<std::shared_ptr<const V>> from_rpc(const grpc::Status& status, V value) {
+  if (status.ok()) return std::make_shared<const V>(std::move(value));
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return Error::not_found(status.error_message());
+  return Error::unavailable("control-plane: " + status.error_message());
+}
+
+}  // namespace
+
+Gateway::Gateway(GatewayOptions options, std::shared_ptr<ControlPlaneClient> control_plane,
+                 std::shared_ptr<Publisher> publisher, std::shared_ptr<UsageRecorder> usage)
+    : options_(options),
+      control_plane_(std::move(control_plane)),
+      publisher_(std::move(publisher)),
+      usage_(std::move(usage)),
+      pipes_(
+          [cp = control_plane_](const std::string& id) -> boost::asio::awaitable<Result<std::shared_ptr<const v1::Pipe>>> {
+            v1::ResolvePipeRequest req;
+            req.set_pipe_id(id);
+            auto r = co_await cp->call<v1::Pipe>(BP_RPC(ResolvePipe), req);
+            co_return from_rpc(r.status, std::move(r.response));
+          },
+          options.cache_ttl),
+      keys_(
+          [cp = control_plane_](const std::string& hash) -> boost::asio::awaitable<Result<std::shared_ptr<const ApiKeyInfo>>> {
+            v1::ResolveApiKeyRequest req;
+            req.set_key_sha256(hash);
+            auto r = co_await cp->call<v1::ResolveApiKeyResponse>(BP_RPC(ResolveApiKey), req);
+            co_return from_rpc(r.status, ApiKeyInfo{r.response.api_key_id(), r.response.workspace_id()});
+          },
+          options.cache_ttl) {}
+
+boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
+  ++requests_;
+  std::string request_id = uuid::v4();
+  std::string echo_id;
+  if (auto it = req.find("X-Request-ID"); it != req.end()) {
+    std::string_view sent(it->value().data(), it->value().size());
+    if (valid_request_id(sent)) echo_id = std::string(sent);
+  }
+  Route r = match_route(req.method(), std::string_view(req.target().data(), req.target().size()));
+  Response res;
+  try {
+    res = co_await route(req, r, peer, request_id);
+  } catch (const std::exception& e) {
+    log::error("request failed", {{"request_id", request_id}, {"error", e.what()}});
+    res = error_response(http::status::internal_server_error, "server_error", "Unexpected server error");
+  }
+  res.set("X-Request-ID", echo_id.empty() ? request_id : echo_id);
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Gateway::route(const Request& req, const Route& r, const Peer& peer,
+                                                const std::string& request_id) {
+  switch (r.id) {
+    case RouteId::kNotFound:
+      co_return error_response(http::status::not_found, "not_found", "No such route");
+    case RouteId::kMethodNotAllowed: {
+      auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
+                                "This route accepts " + r.allow);
+      res.set(http::field::allow, r.allow);
+      co_return res;
+    }
+    case RouteId::kHealth:
+      co_return json_response(http::status::ok,
+                              "{\"status\":\"ok\",\"timestamp\":" + json::quote(clock::now_rfc3339()) + "}");
+    case RouteId::kHealthz:
+      co_return json_response(http::status::ok, R"({"status":"ok"})");
+    case RouteId::kReadyz:
+      if (ready()) co_return json_response(http::status::ok, R"({"status":"ready"})");
+      co_return json_response(http::status::service_unavailable,
+                              R"({"status":"not_ready","message":"NATS or the control-plane is unreachable"})");
+    case RouteId::kMetrics: {
+      auto res = json_response(http::status::ok, metrics());
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      co_return res;
+    }
+    case RouteId::kIngestPost:
+      co_return co_await ingest_post(req, r.pipe_id, peer, request_id);
+    case RouteId::kIngestGet:
+      co_return co_await ingest_get(r.pipe_id);
+    case RouteId::kIngestOptions:
+      co_return co_await ingest_options(req, r.pipe_id);
+    default:
+      co_return co_await management(req, r);
+  }
+}
+
+bool Gateway::ready() { return publisher_ && control_plane_->reachable(); }
+
+void Gateway::on_change_event(std::string_view event_json) {
+  auto doc = json::parse(event_json);
+  if (!doc || !doc->IsObject()) return;
+  if (auto pipe_id = json::get_string(*doc, "pipe_id")) pipes_.evict(*pipe_id);
+  if (auto key_id = json::get_string(*doc, "api_key_id")) {
+    keys_.evict_if([&](const ApiKeyInfo& k) { return k.id == *key_id; });
+  }
+}
+
+std::string Gateway::metrics() const {
+  std::string out;
+  auto counter = [&](const char* name, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  counter("bp_gateway_requests_total", "HTTP requests received", requests_);
+  counter("bp_gateway_ingest_accepted_total", "ingest requests answered 202", accepted_);
+  counter("bp_gateway_records_accepted_total", "records accepted", records_);
+  counter("bp_gateway_ingest_rejected_total", "ingest requests answered 4xx", rejected_);
+  counter("bp_gateway_publish_failures_total", "ingest requests answered 503", publish_failures_);
+  counter("bp_gateway_pipe_cache_hits_total", "pipe lookups served from memory", pipes_.hits());
+  counter("bp_gateway_pipe_cache_misses_total", "pipe lookups that asked the control-plane", pipes_.misses());
+  counter("bp_gateway_key_cache_hits_total", "API key lookups served from memory", keys_.hits());
+  counter("bp_gateway_key_cache_misses_total", "API key lookups that asked the control-plane", keys_.misses());
+  out += "# HELP bp_gateway_publish_in_flight JetStream publishes awaiting their ack\n"
+         "# TYPE bp_gateway_publish_in_flight gauge\nbp_gateway_publish_in_flight " +
+         std::to_string(publisher_ ? publisher_->in_flight() : 0) + "\n";
+  return out;
+}
+
+}  // namespace bp::gateway

@@ -1,0 +1,51 @@
+// Response builders and header helpers shared by every handler.
+#include "bp/gateway/http.h"
+
+#include <cctype>
+
+#include "bp/json.h"
+
+namespace bp::gateway {
+
+Response json_response(http::status status, std::string body) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+Response error_response(http::status status, std::string_view code, std::string_view message) {
+  return json_response(status, "{\"error\":" + json::quote(code) + ",\"message\":" + json::quote(message) + "}");
+}
+
+Response empty_response(http::status status) { return Response{status, 11}; }
+
+std::string_view bearer_token(const Request& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return {};
+  std::string_view value(it->value().data(), it->value().size());
+  if (value.size() < 7) return {};
+  for (size_t i = 0; i < 6; ++i) {
+    if (std::tolower(static_cast<unsigned char>(value[i])) != "bearer"[i]) return {};
+  }
+  if (value[6] != ' ') return {};
+  value.remove_prefix(7);
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  return value;
+}
+
+bool is_json_content_type(std::string_view value) {
+  auto semi = value.find(';');
+  std::string_view type = value.substr(0, semi);
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  while (!type.empty() && type.front() == ' ') type.remove_prefix(1);
+  constexpr std::string_view kJson = "application/json";
+  if (type.size() != kJson.size()) return false;
+  for (size_t i = 0; i < type.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(type[i])) != kJson[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace bp::gateway

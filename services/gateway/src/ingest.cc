@@ -1,0 +1,194 @@
+// POST/GET/OPTIONS /v1/ingest/:pipe_id, in seed 000's order: id, pipe, auth, origin, content
+// type, body, publish.
+#include "bp/clock.h"
+#include "bp/crypto.h"
+#include "bp/gateway/gateway.h"
+#include "bp/gateway/ingest_rules.h"
+#include "bp/json.h"
+#include "bp/log.h"
+#include "bp/uuid.h"
+
+namespace bp::gateway {
+namespace {
+
+Response rejection_response(const Rejection& r) {
+  return error_response(static_cast<http::status>(r.status), r.code, r.message);
+}
+
+std::optional<std::string_view> header(const Request& req, http::field f) {
+  auto it = req.find(f);
+  if (it == req.end()) return std::nullopt;
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+std::optional<std::string_view> header(const Request& req, std::string_view name) {
+  auto it = req.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == req.end()) return std::nullopt;
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+void allow_origin(Response& res, const std::string& origin) {
+  res.set(http::field::vary, "Origin");
+  if (!origin.empty()) res.set(http::field::access_control_allow_origin, origin);
+}
+
+std::string client_ip(const Request& req, const Peer& peer, bool trust_forwarded_for) {
+  if (trust_forwarded_for) {
+    if (auto xff = header(req, "X-Forwarded-For")) {
+      std::string_view first = xff->substr(0, xff->find(','));
+      while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
+      while (!first.empty() && first.back() == ' ') first.remove_suffix(1);
+      if (!first.empty()) return std::string(first);
+    }
+  }
+  return peer.address;
+}
+
+}  // namespace
+
+boost::asio::awaitable<Result<std::shared_ptr<const v1::Pipe>>> Gateway::ingest_pipe(const std::string& pipe_id) {
+  auto pipe = co_await pipes_.get(uuid::normalize(pipe_id));
+  if (pipe && (*pipe)->status() == "inactive") co_return Error::not_found("pipe is inactive");
+  co_return pipe;
+}
+
+boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const std::string& pipe_id,
+                                                      const Peer& peer, const std::string& request_id) {
+  auto origin = header(req, http::field::origin);
+  auto reject = [&](unsigned status, const char* code, std::string message, const std::string& echo = "") {
+    ++rejected_;
+    auto res = error_response(static_cast<http::status>(status), code, message);
+    if (origin) allow_origin(res, echo);
+    return res;
+  };
+  if (!uuid::is_valid(pipe_id)) co_return reject(400, "invalid_pipe_id", "pipe_id must be a UUID");
+  auto pipe = co_await ingest_pipe(pipe_id);
+  if (!pipe) {
+    if (pipe.error().code == ErrorCode::kNotFound) co_return reject(404, "pipe_not_found", "No active pipe with this id");
+    log::error("pipe lookup failed", {{"request_id", request_id}, {"error", pipe.error().message}});
+    co_return reject(500, "server_error", "Could not look up the pipe");
+  }
+  const v1::Pipe& p = **pipe;
+
+  if (p.require_api_key()) {
+    auto token = bearer_token(req);
+    if (token.empty()) co_return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>");
+    auto key = co_await keys_.get(crypto::sha256_hex(token));
+    if (!key) {
+      if (key.error().code == ErrorCode::kNotFound) co_return reject(401, "unauthorized", "Invalid API key");
+      log::error("API key lookup failed", {{"request_id", request_id}, {"error", key.error().message}});
+      co_return reject(500, "server_error", "Could not check the API key");
+    }
+    // A valid key of another workspace is as good as no key here.
+    if ((*key)->workspace_id != p.workspace_id()) co_return reject(401, "unauthorized", "Invalid API key");
+  } else if (auto refused = check_cors_only(p, origin)) {
+    ++rejected_;
+    co_return rejection_response(*refused);
+  }
+  OriginVerdict verdict = check_origin(p, origin);
+  if (!verdict.allowed) co_return reject(403, "forbidden", "Origin not allowed for this pipe");
+
+  auto content_type = header(req, http::field::content_type);
+  if (!content_type || !is_json_content_type(*content_type)) {
+    co_return reject(415, "unsupported_media_type", "Content-Type must be application/json", verdict.echo);
+  }
+  if (p.has_limits() && p.limits().has_pl_ingest_max_bytes_per_request() &&
+      static_cast<int64_t>(req.body().size()) > p.limits().pl_ingest_max_bytes_per_request()) {
+    co_return reject(413, "payload_too_large", "Body is larger than this pipe's pl_ingest_max_bytes_per_request",
+                     verdict.echo);
+  }
+
+  std::string received_at = clock::now_rfc3339();
+  Enrichment enrichment{p.enrich_ingest_timestamp_field(), received_at, p.enrich_client_ip_field(), ""};
+  if (!enrichment.client_ip_field.empty()) enrichment.client_ip_value = client_ip(req, peer, options_.trust_forwarded_for);
+  std::optional<int64_t> max_records;
+  if (p.has_limits() && p.limits().has_pl_ingest_max_records_per_request()) {
+    max_records = p.limits().pl_ingest_max_records_per_request();
+  }
+  auto prepared = prepare_records(req.body(), enrichment, max_records, options_.max_json_depth);
+  if (auto* refused = std::get_if<Rejection>(&prepared)) {
+    co_return reject(refused->status, refused->code.c_str(), refused->message, verdict.echo);
+  }
+  auto& records = std::get<PreparedRecords>(prepared);
+
+  PublishRequest publish;
+  publish.subject = "bp.in." + p.id();
+  publish.request_id = request_id;
+  publish.received_at = received_at;
+  publish.record_count = records.count;
+  auto idempotency = header(req, "Idempotency-Key");
+  if (!idempotency) idempotency = header(req, "X-Idempotency-Key");
+  if (idempotency && !valid_idempotency_key(*idempotency)) {
+    co_return reject(400, "invalid_payload", "Idempotency-Key must be 1 to 255 visible ASCII characters", verdict.echo);
+  }
+  publish.msg_id = idempotency ? p.id() + ":" + std::string(*idempotency) : request_id;
+  int64_t bytes = static_cast<int64_t>(records.json.size());
+  publish.payload = std::move(records.json);
+  auto outcome = co_await publisher_->publish(std::move(publish));
+  if (!outcome.stored) {
+    ++publish_failures_;
+    log::warn("publish failed", {{"request_id", request_id}, {"pipe_id", p.id()}, {"error", outcome.error}});
+    auto res = json_response(http::status::service_unavailable,
+                             R"({"error":"buffer_unavailable","message":"Could not enqueue the records; safe to retry",)"
+                             R"("request_id":)" + json::quote(request_id) + "}");
+    if (origin) allow_origin(res, verdict.echo);
+    co_return res;
+  }
+  ++accepted_;
+  records_ += records.count;
+  if (!outcome.duplicate) usage_->record(p.id(), records.count, bytes);
+  std::string body = "{\"accepted\":true,\"pipe_id\":" + json::quote(p.id()) + ",\"pipe_name\":" + json::quote(p.name()) +
+                     ",\"records_count\":" + std::to_string(records.count) + ",\"request_id\":" +
+                     json::quote(request_id) + ",\"message\":\"Records accepted for processing\"" +
+                     (outcome.duplicate ? ",\"duplicate\":true}" : "}");
+  auto res = json_response(http::status::accepted, std::move(body));
+  if (origin) allow_origin(res, verdict.echo);
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Gateway::ingest_get(const std::string& pipe_id) {
+  if (!uuid::is_valid(pipe_id)) {
+    co_return error_response(http::status::bad_request, "invalid_pipe_id", "pipe_id must be a UUID");
+  }
+  auto pipe = co_await ingest_pipe(pipe_id);
+  if (!pipe) {
+    if (pipe.error().code == ErrorCode::kNotFound) {
+      co_return error_response(http::status::not_found, "pipe_not_found", "No active pipe with this id");
+    }
+    co_return error_response(http::status::internal_server_error, "server_error", "Could not look up the pipe");
+  }
+  co_return json_response(
+      http::status::ok,
+      "{\"pipe_id\":" + json::quote((*pipe)->id()) + ",\"pipe_name\":" + json::quote((*pipe)->name()) +
+          ",\"message\":\"This URL ingests records: send them with POST and a JSON body (one object or an array of "
+          "objects)\",\"method\":\"POST\",\"content_type\":\"application/json\"}");
+}
+
+boost::asio::awaitable<Response> Gateway::ingest_options(const Request& req, const std::string& pipe_id) {
+  auto origin = header(req, http::field::origin);
+  if (!origin || !uuid::is_valid(pipe_id)) co_return empty_response(http::status::bad_request);
+  auto pipe = co_await ingest_pipe(pipe_id);
+  if (!pipe) {
+    co_return empty_response(pipe.error().code == ErrorCode::kNotFound ? http::status::not_found
+                                                                        : http::status::internal_server_error);
+  }
+  const v1::Pipe& p = **pipe;
+  OriginVerdict verdict = check_origin(p, origin);
+  // A preflight needs an explicit grant: the allowlist or "any browser origin".
+  if (!verdict.allowed || verdict.echo.empty()) {
+    auto res = empty_response(http::status::forbidden);
+    res.set(http::field::vary, "Origin");
+    co_return res;
+  }
+  auto res = empty_response(http::status::no_content);
+  allow_origin(res, verdict.echo);
+  res.set(http::field::access_control_allow_methods, "POST, GET, OPTIONS");
+  std::string headers = "Content-Type, Idempotency-Key, X-Idempotency-Key, X-Request-ID";
+  if (p.require_api_key()) headers += ", Authorization";
+  res.set(http::field::access_control_allow_headers, headers);
+  res.set(http::field::access_control_max_age, "600");
+  res.set(http::field::access_control_expose_headers, "X-Request-ID");
+  co_return res;
+}
+
+}  // namespace bp::gateway

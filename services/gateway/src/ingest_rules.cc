@@ -1,0 +1,110 @@
+// Seed 000's ingest rules: origin and CORS-only checks, body shape, limits and enrichment.
+#include "bp/gateway/ingest_rules.h"
+
+#include "bp/json.h"
+#include "bp/origin.h"
+
+namespace bp::gateway {
+
+OriginVerdict check_origin(const ::batchpipe::v1::Pipe& pipe, std::optional<std::string_view> origin) {
+  if (!origin) return {};
+  auto normalized = origin::normalize(*origin);
+  if (pipe.allow_any_browser_origin()) {
+    if (!normalized) return {false, ""};
+    return {true, std::string(*origin)};
+  }
+  if (pipe.allowed_origins_size() == 0) {
+    // No origin checks configured (API-key pipe): the key is what authenticates; nothing to echo.
+    return {};
+  }
+  if (normalized) {
+    for (const auto& allowed : pipe.allowed_origins()) {
+      if (allowed.origin_domain() == *normalized) return {true, std::string(*origin)};
+    }
+  }
+  return {false, ""};
+}
+
+std::optional<Rejection> check_cors_only(const ::batchpipe::v1::Pipe& pipe, std::optional<std::string_view> origin) {
+  if (!pipe.allow_any_browser_origin() && pipe.allowed_origins_size() == 0) {
+    return Rejection{500, "configuration_error",
+                     "This pipe accepts browser requests only, but has neither allowed origins nor any browser "
+                     "origin enabled"};
+  }
+  if (!origin) return Rejection{401, "unauthorized", "Missing Origin header: this pipe accepts browser requests only"};
+  return std::nullopt;
+}
+
+namespace {
+
+void add_field(rapidjson::Value& record, const std::string& name, const std::string& value,
+               rapidjson::Document::AllocatorType& alloc) {
+  if (name.empty()) return;
+  auto it = record.FindMember(name);
+  // Server-set values win, so a client cannot forge them.
+  if (it != record.MemberEnd()) {
+    it->value.SetString(value, alloc);
+  } else {
+    record.AddMember(rapidjson::Value(name, alloc), rapidjson::Value(value, alloc), alloc);
+  }
+}
+
+}  // namespace
+
+std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
+                                                         std::optional<int64_t> max_records, int max_depth) {
+  const Rejection kInvalid{400, "invalid_payload", "Body must be a JSON object or an array of JSON objects"};
+  bool blank = true;
+  for (char c : body) blank = blank && (c == ' ' || c == '\n' || c == '\r' || c == '\t');
+  if (blank) return Rejection{400, "empty_payload", "Body is empty: send a JSON object or an array of objects"};
+  auto parsed = json::parse(body, max_depth);
+  if (!parsed) return Rejection{400, "invalid_payload", parsed.error().message};
+  rapidjson::Document& doc = *parsed;
+  auto& alloc = doc.GetAllocator();
+
+  rapidjson::Value array(rapidjson::kArrayType);
+  if (doc.IsObject()) {
+    array.PushBack(rapidjson::Value(doc, alloc), alloc);
+  } else if (doc.IsArray()) {
+    if (doc.Empty()) return Rejection{400, "empty_payload", "Empty array: send at least one record"};
+    for (auto& v : doc.GetArray()) {
+      if (!v.IsObject()) return kInvalid;
+    }
+    array = rapidjson::Value(doc, alloc);
+  } else {
+    return kInvalid;
+  }
+  int64_t count = array.Size();
+  if (max_records && count > *max_records) {
+    return Rejection{413, "batch_too_large",
+                     "Request has " + std::to_string(count) + " records; this pipe accepts at most " +
+                         std::to_string(*max_records) + " per request"};
+  }
+  if (!enrichment.timestamp_field.empty() || !enrichment.client_ip_field.empty()) {
+    for (auto& record : array.GetArray()) {
+      add_field(record, enrichment.timestamp_field, enrichment.timestamp_value, alloc);
+      add_field(record, enrichment.client_ip_field, enrichment.client_ip_value, alloc);
+    }
+  }
+  return PreparedRecords{json::to_string(array), count};
+}
+
+bool valid_idempotency_key(std::string_view key) {
+  if (key.empty() || key.size() > 255) return false;
+  for (unsigned char c : key) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (unsigned char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace bp::gateway

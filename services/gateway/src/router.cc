@@ -1,0 +1,140 @@
+// The route table: path patterns, each with the methods it serves.
+#include "bp/gateway/router.h"
+
+#include <vector>
+
+namespace bp::gateway {
+namespace {
+
+using boost::beast::http::verb;
+
+struct Entry {
+  const char* pattern;  // segments; ":x" matches any one segment
+  verb method;
+  RouteId id;
+};
+
+const std::vector<Entry>& table() {
+  static const std::vector<Entry> kTable = {
+      {"/v1/health", verb::get, RouteId::kHealth},
+      {"/healthz", verb::get, RouteId::kHealthz},
+      {"/readyz", verb::get, RouteId::kReadyz},
+      {"/metrics", verb::get, RouteId::kMetrics},
+      {"/v1/ingest/:p", verb::post, RouteId::kIngestPost},
+      {"/v1/ingest/:p", verb::get, RouteId::kIngestGet},
+      {"/v1/ingest/:p", verb::options, RouteId::kIngestOptions},
+      {"/v1/pipes", verb::get, RouteId::kListPipes},
+      {"/v1/pipes", verb::post, RouteId::kCreatePipe},
+      {"/v1/pipes/:p", verb::get, RouteId::kGetPipe},
+      {"/v1/pipes/:p", verb::patch, RouteId::kUpdatePipe},
+      {"/v1/pipes/:p", verb::delete_, RouteId::kDeletePipe},
+      {"/v1/pipes/:p/destinations", verb::post, RouteId::kCreateDestination},
+      {"/v1/pipes/:p/destinations/:c", verb::patch, RouteId::kUpdateDestination},
+      {"/v1/pipes/:p/destinations/:c", verb::delete_, RouteId::kDeleteDestination},
+      {"/v1/pipes/:p/destinations/:c/status", verb::patch, RouteId::kSetDestinationStatus},
+      {"/v1/pipes/:p/limits", verb::put, RouteId::kPutLimits},
+      {"/v1/pipes/:p/allowed-origins", verb::post, RouteId::kAddOrigin},
+      {"/v1/pipes/:p/allowed-origins/:c", verb::delete_, RouteId::kRemoveOrigin},
+      {"/v1/pipes/:p/runs", verb::get, RouteId::kListRuns},
+      {"/v1/pipes/:p/runs/:c", verb::get, RouteId::kGetRun},
+      {"/v1/api-keys", verb::get, RouteId::kListApiKeys},
+      {"/v1/api-keys", verb::post, RouteId::kCreateApiKey},
+      {"/v1/api-keys/:c", verb::delete_, RouteId::kRevokeApiKey},
+  };
+  return kTable;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+// Fills params when `path` matches `pattern`.
+bool matches(const char* pattern, const std::vector<std::string_view>& path, Route& route) {
+  auto want = split_path(pattern);
+  if (want.size() != path.size()) return false;
+  std::string p, c;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i] == ":p") {
+      p = path[i];
+    } else if (want[i] == ":c") {
+      c = path[i];
+    } else if (want[i] != path[i]) {
+      return false;
+    }
+    if (path[i].empty()) return false;
+  }
+  route.pipe_id = std::move(p);
+  route.child_id = std::move(c);
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Route match_route(verb method, std::string_view target) {
+  Route route;
+  auto q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  if (q != std::string_view::npos) route.query = std::string(target.substr(q + 1));
+  if (path.empty() || path.front() != '/') return route;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  auto parts = split_path(path);
+  std::string allow;
+  for (const auto& e : table()) {
+    Route candidate;
+    if (!matches(e.pattern, parts, candidate)) continue;
+    if (e.method == method) {
+      candidate.id = e.id;
+      candidate.query = route.query;
+      return candidate;
+    }
+    allow += (allow.empty() ? "" : ", ") + std::string(boost::beast::http::to_string(e.method));
+  }
+  if (!allow.empty()) {
+    route.id = RouteId::kMethodNotAllowed;
+    route.allow = allow;
+  }
+  return route;
+}
+
+std::string query_param(std::string_view query, std::string_view name) {
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view pair = query.substr(start, end - start);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+    start = end + 1;
+  }
+  return "";
+}
+
+}  // namespace bp::gateway

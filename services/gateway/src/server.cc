@@ -1,0 +1,122 @@
+// Connection handling over Beast, after the Beast awaitable server example.
+#include "bp/gateway/server.h"
+
+#include "bp/log.h"
+#include "bp/ops/ops_server.h"
+
+namespace bp::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, std::shared_ptr<Gateway> gateway)
+    : io_(io), options_(std::move(options)), gateway_(std::move(gateway)), acceptor_(io) {}
+
+Status HttpServer::listen() {
+  auto hp = ops::split_host_port(options_.listen);
+  if (!hp) return hp.take_error();
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(hp->first, ec);
+  if (ec) return Error::invalid("bad listen address \"" + options_.listen + "\"");
+  tcp::endpoint endpoint(address, hp->second);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Error::unavailable("cannot listen on " + options_.listen + ": " + ec.message());
+  return ok_status();
+}
+
+unsigned short HttpServer::port() const { return acceptor_.local_endpoint().port(); }
+
+void HttpServer::start() { asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached); }
+
+void HttpServer::stop_accepting() {
+  draining_ = true;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+}
+
+asio::awaitable<void> HttpServer::accept_loop() {
+  while (!draining_) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) continue;  // e.g. too many open files: keep serving the connections we have
+    if (connections_ >= options_.max_connections) {
+      socket.close(ec);  // over the cap: refuse rather than degrade everyone
+      continue;
+    }
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+  }
+}
+
+namespace {
+
+Response parse_error_response(const boost::system::error_code& ec, uint64_t max_body) {
+  if (ec == http::error::body_limit) {
+    return error_response(http::status::payload_too_large, "payload_too_large",
+                          "Body is larger than " + std::to_string(max_body) + " bytes");
+  }
+  if (ec == http::error::header_limit) {
+    return error_response(http::status::request_header_fields_too_large, "headers_too_large",
+                          "Request headers are too large");
+  }
+  return error_response(http::status::bad_request, "bad_request", "Malformed HTTP request: " + ec.message());
+}
+
+}  // namespace
+
+asio::awaitable<void> HttpServer::session(tcp::socket socket) {
+  ++connections_;
+  boost::system::error_code ec;
+  Peer peer;
+  auto remote = socket.remote_endpoint(ec);
+  if (!ec) peer.address = remote.address().to_string();
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  auto on_error = asio::redirect_error(asio::use_awaitable, ec);
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(options_.max_body_bytes);
+    parser.header_limit(options_.max_header_bytes);
+    stream.expires_after(buffer.size() > 0 ? options_.read_timeout : options_.idle_timeout);
+    co_await http::async_read_header(stream, buffer, parser, on_error);
+    if (!ec && parser.get()[http::field::expect] == "100-continue") {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      co_await http::async_write(stream, cont, on_error);
+    }
+    if (!ec && !parser.is_done()) {
+      stream.expires_after(options_.read_timeout);
+      co_await http::async_read(stream, buffer, parser, on_error);
+    }
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      break;
+    }
+    if (ec) {
+      // Answer what we can explain, then close: the stream position is unknown now.
+      auto res = parse_error_response(ec, options_.max_body_bytes);
+      res.keep_alive(false);
+      res.prepare_payload();
+      stream.expires_after(std::chrono::seconds(5));
+      co_await http::async_write(stream, res, on_error);
+      break;
+    }
+    ++in_flight_;
+    Response res = co_await gateway_->handle(parser.release(), peer);
+    --in_flight_;
+    if (draining_) res.keep_alive(false);
+    stream.expires_after(options_.read_timeout);
+    co_await http::async_write(stream, res, on_error);
+    if (ec || !res.keep_alive()) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  --connections_;
+}
+
+}  // namespace bp::gateway

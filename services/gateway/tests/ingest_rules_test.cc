@@ -1,0 +1,129 @@
+// Seed 000's ingest rules: origins, CORS-only pipes, body shapes, limits, enrichment.
+#include <catch2/catch.hpp>
+
+#include "bp/gateway/http.h"
+#include "bp/gateway/ingest_rules.h"
+#include "bp/json.h"
+
+using namespace bp::gateway;
+
+namespace {
+
+::batchpipe::v1::Pipe pipe_with(std::initializer_list<const char*> origins, bool any = false, bool key = true) {
+  ::batchpipe::v1::Pipe p;
+  p.set_require_api_key(key);
+  p.set_allow_any_browser_origin(any);
+  for (const char* o : origins) p.add_allowed_origins()->set_origin_domain(o);
+  return p;
+}
+
+PreparedRecords ok(const std::variant<PreparedRecords, Rejection>& v) {
+  REQUIRE(std::holds_alternative<PreparedRecords>(v));
+  return std::get<PreparedRecords>(v);
+}
+
+Rejection refused(const std::variant<PreparedRecords, Rejection>& v) {
+  REQUIRE(std::holds_alternative<Rejection>(v));
+  return std::get<Rejection>(v);
+}
+
+}  // namespace
+
+TEST_CASE("origins: allowlist matches after normalisation and echoes the request's Origin") {
+  auto p = pipe_with({"https://app.example.com"});
+  auto v = check_origin(p, std::string_view("HTTPS://APP.example.com:443"));
+  CHECK(v.allowed);
+  CHECK(v.echo == "HTTPS://APP.example.com:443");
+  CHECK_FALSE(check_origin(p, std::string_view("https://evil.example.com")).allowed);
+  CHECK_FALSE(check_origin(p, std::string_view("null")).allowed);
+  CHECK(check_origin(p, std::nullopt).allowed);
+  CHECK(check_origin(p, std::nullopt).echo.empty());
+}
+
+TEST_CASE("origins: any browser origin takes standard http(s) origins only") {
+  auto p = pipe_with({}, true);
+  CHECK(check_origin(p, std::string_view("http://localhost:5173")).echo == "http://localhost:5173");
+  CHECK_FALSE(check_origin(p, std::string_view("null")).allowed);
+  CHECK_FALSE(check_origin(p, std::string_view("chrome-extension://abc")).allowed);
+  CHECK_FALSE(check_origin(p, std::string_view("file://")).allowed);
+}
+
+TEST_CASE("origins: an API-key pipe without origin settings checks nothing and echoes nothing") {
+  auto v = check_origin(pipe_with({}), std::string_view("https://anything.example"));
+  CHECK(v.allowed);
+  CHECK(v.echo.empty());
+}
+
+TEST_CASE("CORS-only pipes: misconfiguration is 500, a missing Origin is 401") {
+  auto bare = pipe_with({}, false, false);
+  auto r = check_cors_only(bare, std::string_view("https://a.com"));
+  REQUIRE(r.has_value());
+  CHECK(r->status == 500);
+  CHECK(r->code == "configuration_error");
+  auto listed = pipe_with({"https://a.com"}, false, false);
+  auto missing = check_cors_only(listed, std::nullopt);
+  REQUIRE(missing.has_value());
+  CHECK(missing->status == 401);
+  CHECK(missing->code == "unauthorized");
+  CHECK_FALSE(check_cors_only(listed, std::string_view("https://a.com")).has_value());
+}
+
+TEST_CASE("bodies: one object or a non-empty array of objects") {
+  Enrichment none;
+  CHECK(ok(prepare_records(R"({"event":"signup"})", none, std::nullopt, 64)).json == R"([{"event":"signup"}])");
+  CHECK(ok(prepare_records(R"({})", none, std::nullopt, 64)).count == 1);
+  auto many = ok(prepare_records(R"([{"a":1},{"b":[1,2]}])", none, std::nullopt, 64));
+  CHECK(many.count == 2);
+  CHECK(many.json == R"([{"a":1},{"b":[1,2]}])");
+  CHECK(refused(prepare_records("", none, std::nullopt, 64)).code == "empty_payload");
+  CHECK(refused(prepare_records("  \n", none, std::nullopt, 64)).code == "empty_payload");
+  CHECK(refused(prepare_records("[]", none, std::nullopt, 64)).code == "empty_payload");
+  for (const char* bad : {"1", "\"x\"", "null", "[1]", "[{},2]", "[[]]", "{", "{} {}", "true"}) {
+    INFO(bad);
+    auto r = refused(prepare_records(bad, none, std::nullopt, 64));
+    CHECK(r.status == 400);
+    CHECK(r.code == "invalid_payload");
+  }
+  std::string deep = std::string(100, '[') + std::string(100, ']');
+  CHECK(refused(prepare_records(deep, none, std::nullopt, 64)).code == "invalid_payload");
+}
+
+TEST_CASE("bodies: the record cap answers 413 batch_too_large") {
+  Enrichment none;
+  CHECK(ok(prepare_records("[{},{}]", none, 2, 64)).count == 2);
+  auto r = refused(prepare_records("[{},{},{}]", none, 2, 64));
+  CHECK(r.status == 413);
+  CHECK(r.code == "batch_too_large");
+}
+
+TEST_CASE("enrichment adds the configured fields to every record, overriding client values") {
+  Enrichment e{"received_at", "2026-01-01T00:00:00.000Z", "ip", "203.0.113.9"};
+  auto out = ok(prepare_records(R"([{"a":1},{"ip":"forged"}])", e, std::nullopt, 64));
+  auto doc = bp::json::parse(out.json);
+  REQUIRE(doc.ok());
+  for (const auto& record : doc->GetArray()) {
+    CHECK(bp::json::get_string(record, "received_at") == "2026-01-01T00:00:00.000Z");
+    CHECK(bp::json::get_string(record, "ip") == "203.0.113.9");
+  }
+}
+
+TEST_CASE("header helpers: bearer tokens, JSON content types, idempotency keys, request ids") {
+  Request req;
+  req.set(http::field::authorization, "Bearer  bp_v1_abc ");
+  CHECK(bearer_token(req) == "bp_v1_abc");
+  req.set(http::field::authorization, "bearer x");
+  CHECK(bearer_token(req) == "x");
+  req.set(http::field::authorization, "Basic x");
+  CHECK(bearer_token(req).empty());
+  CHECK(is_json_content_type("application/json"));
+  CHECK(is_json_content_type("Application/JSON; charset=utf-8"));
+  CHECK_FALSE(is_json_content_type("application/jsonx"));
+  CHECK_FALSE(is_json_content_type("text/plain"));
+  CHECK(valid_idempotency_key("order-123"));
+  CHECK_FALSE(valid_idempotency_key(""));
+  CHECK_FALSE(valid_idempotency_key("has space"));
+  CHECK_FALSE(valid_idempotency_key(std::string(256, 'a')));
+  CHECK(valid_request_id("req_123.abc-1:2"));
+  CHECK_FALSE(valid_request_id("bad id"));
+  CHECK_FALSE(valid_request_id(std::string(129, 'a')));
+}
