@@ -2,6 +2,7 @@
 #include "bp/pg/connection.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 #include "bp/log.h"
@@ -106,6 +107,61 @@ Status Connection::exec_script(std::string_view sql) {
   }
   PQclear(result);
   return ok_status();
+}
+
+Result<int64_t> Connection::copy_in(std::string_view copy_sql, std::string_view data) {
+  PGresult* start = PQexec(conn_.get(), std::string(copy_sql).c_str());
+  if (!start || PQresultStatus(start) != PGRES_COPY_IN) {
+    Error error = error_from(start);
+    if (start) PQclear(start);
+    return error;
+  }
+  PQclear(start);
+  constexpr size_t kChunk = 1 << 20;
+  bool sent = true;
+  for (size_t off = 0; off < data.size() && sent; off += kChunk) {
+    size_t n = std::min(kChunk, data.size() - off);
+    sent = PQputCopyData(conn_.get(), data.data() + off, static_cast<int>(n)) == 1;
+  }
+  PQputCopyEnd(conn_.get(), sent ? nullptr : "client failed to send data");
+  PGresult* end = PQgetResult(conn_.get());
+  Result<int64_t> out = int64_t{0};
+  if (!end || PQresultStatus(end) != PGRES_COMMAND_OK) {
+    out = error_from(end);
+  } else {
+    out = static_cast<int64_t>(std::strtoll(PQcmdTuples(end), nullptr, 10));
+  }
+  if (end) PQclear(end);
+  while (PGresult* extra = PQgetResult(conn_.get())) PQclear(extra);
+  return out;
+}
+
+void append_copy_text(std::string& out, std::string_view value) {
+  for (char c : value) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string sqlstate_of(const Error& error) {
+  auto pos = error.message.find("Postgres error ");
+  if (pos == std::string::npos) return "";
+  return error.message.substr(pos + 15, 5);
 }
 
 std::string bytea_param(std::string_view bytes) {

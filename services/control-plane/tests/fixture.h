@@ -33,6 +33,7 @@ class Fixture {
   std::unique_ptr<grpc::ClientContext> internal() const;
 
   v1::ControlPlane::Stub& stub() { return *stub_; }
+  std::shared_ptr<v1::ControlPlane::StubInterface> stub_shared() { return stub_; }
   Management& service() { return *service_; }
   nats::Client& nats() { return *nats_; }
   pg::Connection& db() { return *db_; }
@@ -48,7 +49,7 @@ class Fixture {
   std::shared_ptr<Management> service_;
   std::unique_ptr<GrpcService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::ControlPlane::Stub> stub_;
+  std::shared_ptr<v1::ControlPlane::Stub> stub_;
 };
 
 // The field errors a validation failure carries.

@@ -1,17 +1,18 @@
-// Delivery worker process. Delivery itself (leases, batching, sinks) is the subject of the
-// "Delivery workers and sinks" issue; this process already connects, probes its dependencies and
-// stops cleanly so that the local stack and Kubernetes manifests can run it.
+// Delivery worker process: settings, leases, the runner set, change events and clean shutdown.
 #include "bp/delivery_worker/app.h"
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 
 #include "batchpipe/v1/control_plane.grpc.pb.h"
 #include "bp/log.h"
 #include "bp/nats/client.h"
+#include "bp/delivery_worker/worker.h"
 #include "bp/ops/ops_server.h"
+#include "bp/uuid.h"
 
 namespace bp::delivery_worker {
 
@@ -22,6 +23,9 @@ const std::vector<config::Setting>& settings() {
       {"BP_HTTP_LISTEN", "127.0.0.1:7072", "probes and metrics address (host:port)"},
       {"BP_WEBHOOK_ALLOW_PRIVATE", "0", "allow webhook targets on private or loopback addresses"},
       {"BP_FILE_SINK_ROOT", "/var/lib/batchpipe/files", "root directory of file destinations"},
+      {"BP_LEASE_TTL_MS", "10000", "how long a dead worker keeps its destinations"},
+      {"BP_REFRESH_MS", "5000", "how often the destination list is re-read (change events refresh sooner)"},
+      {"BP_WORKER_ID", "", "this worker's name in the lease bucket (default: hostname-pid-random)"},
       {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
   };
   return kSettings;
@@ -46,12 +50,44 @@ int run(int argc, const char* const* argv) {
     log::error("delivery-worker cannot start", {{"error", nats.error().message}});
     return 1;
   }
+  auto lease_ttl = cfg->get_int("BP_LEASE_TTL_MS", 1000, 600000);
+  auto refresh = cfg->get_int("BP_REFRESH_MS", 100, 600000);
+  if (!lease_ttl || !refresh) {
+    log::error("delivery-worker cannot start", {{"error", (!lease_ttl ? lease_ttl : refresh).error().message}});
+    return 1;
+  }
+  std::string worker_id = cfg->get("BP_WORKER_ID");
+  if (worker_id.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    worker_id = std::string(host) + "-" + std::to_string(getpid()) + "-" + uuid::v4().substr(0, 8);
+  }
+  auto leases = Leases::open(*nats, worker_id, std::chrono::milliseconds(*lease_ttl));
+  if (!leases) {
+    log::error("delivery-worker cannot start", {{"error", leases.error().message}});
+    return 1;
+  }
   auto channel = grpc::CreateChannel(cfg->get("BP_CONTROL_PLANE_ADDR"), grpc::InsecureChannelCredentials());
+  std::shared_ptr<::batchpipe::v1::ControlPlane::StubInterface> stub = ::batchpipe::v1::ControlPlane::NewStub(channel);
+  WorkerOptions options;
+  options.refresh = std::chrono::milliseconds(*refresh);
+  options.sink_env.file_root = cfg->get("BP_FILE_SINK_ROOT");
+  options.sink_env.webhook_allow_private = cfg->get_bool("BP_WEBHOOK_ALLOW_PRIVATE");
+  Worker worker(options, stub, *nats, std::shared_ptr<Leases>(std::move(leases).value()));
+
+  natsSubscription* changes = nullptr;
+  auto on_change = [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    static_cast<Worker*>(closure)->poke();
+    natsMsg_Destroy(msg);
+  };
+  if (natsConnection_Subscribe(&changes, (*nats)->connection(), "bp.ctl.changed", on_change, &worker) != NATS_OK) {
+    log::error("delivery-worker cannot start", {{"error", "cannot subscribe to bp.ctl.changed"}});
+    return 1;
+  }
   ops::Probes probes;
-  probes.ready = [nats = *nats, channel]() -> Status {
+  probes.ready = [nats = *nats, &worker]() -> Status {
     if (!nats->connected()) return Error::unavailable("NATS is not connected");
-    auto state = channel->GetState(true);
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) return Error::unavailable("control-plane unreachable");
+    if (!worker.last_refresh_ok()) return Error::unavailable("cannot list destinations from the control-plane");
     return ok_status();
   };
   auto ops = ops::OpsServer::start(cfg->get("BP_HTTP_LISTEN"), probes);
@@ -59,10 +95,15 @@ int run(int argc, const char* const* argv) {
     log::error("delivery-worker cannot start", {{"error", ops.error().message}});
     return 1;
   }
+  worker.start();
   log::info("delivery-worker running", {{"http", cfg->get("BP_HTTP_LISTEN")}});
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  log::info("stopped", {{"signal", std::to_string(signal)}});
+  log::info("stopping", {{"signal", std::to_string(signal)}});
+  natsSubscription_Unsubscribe(changes);
+  natsSubscription_Destroy(changes);
+  worker.stop();  // in-flight batches finish or are abandoned unacked; leases are released
+  log::info("stopped");
   return 0;
 }
 

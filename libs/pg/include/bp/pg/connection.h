@@ -46,6 +46,8 @@ class Connection {
   Result<Rows> exec(std::string_view sql, const Params& params = {});
   // Runs a script of several statements without parameters (migrations).
   Status exec_script(std::string_view sql);
+  // COPY ... FROM STDIN with `data` in COPY text format; returns the rows copied.
+  Result<int64_t> copy_in(std::string_view copy_sql, std::string_view data);
   bool healthy() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
   PGconn* raw() { return conn_.get(); }
 
@@ -54,6 +56,15 @@ class Connection {
   Error error_from(PGresult* result) const;
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 };
+
+// Appends `value` to `out` escaped for COPY text format (backslash, tab, newline, CR).
+void append_copy_text(std::string& out, std::string_view value);
+
+// Quotes an identifier ("my table" -> "\"my table\"").
+std::string quote_identifier(std::string_view name);
+
+// SQLSTATE of a Postgres error message built by Connection ("" when unknown).
+std::string sqlstate_of(const Error& error);
 
 // Encodes bytes as a bytea hex literal parameter ("\x...").
 std::string bytea_param(std::string_view bytes);

@@ -1,0 +1,62 @@
+// One destination's delivery loop, on its own thread: hold the lease, pull from the durable
+// consumer, close batches on records/bytes/interval, write through the sink, ack only after the
+// sink took everything, retry with backoff, report every flush as a delivery run.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "batchpipe/v1/control_plane.pb.h"
+#include "bp/delivery_worker/leases.h"
+#include "bp/delivery_worker/sink.h"
+#include "bp/nats/client.h"
+
+namespace bp::delivery_worker {
+
+// How a runner reports runs and delivered counts (the control-plane client in production).
+class RunReporter {
+ public:
+  virtual ~RunReporter() = default;
+  virtual void report_run(const ::batchpipe::v1::DeliveryRun& run) = 0;
+  virtual void report_delivered(const std::string& pipe_id, int64_t delivered, int64_t failed) = 0;
+};
+
+struct BatchLimits {
+  int64_t max_records = 1000;
+  int64_t max_bytes = 1 << 20;
+  std::chrono::milliseconds max_interval{1000};
+  int64_t max_attempts = 10;
+
+  static BatchLimits from(const ::batchpipe::v1::PipeLimits& limits);
+};
+
+class DestinationRunner {
+ public:
+  DestinationRunner(::batchpipe::v1::DeliveryDestination destination, std::shared_ptr<nats::Client> nats,
+                    std::shared_ptr<Leases> leases, std::shared_ptr<RunReporter> reporter, SinkEnvironment env);
+  ~DestinationRunner();  // stops and joins
+
+  void start();
+  // Asks the loop to stop; unacked messages come back to the consumer after AckWait.
+  void stop();
+  const ::batchpipe::v1::DeliveryDestination& destination() const { return destination_; }
+
+ private:
+  void run();
+  bool deliverable() const;
+
+  ::batchpipe::v1::DeliveryDestination destination_;
+  std::shared_ptr<nats::Client> nats_;
+  std::shared_ptr<Leases> leases_;
+  std::shared_ptr<RunReporter> reporter_;
+  SinkEnvironment env_;
+  BatchLimits limits_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace bp::delivery_worker

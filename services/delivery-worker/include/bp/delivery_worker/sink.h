@@ -1,0 +1,41 @@
+// The one interface every sink implements, and the table that maps a destination type to its
+// factory. Batching, retries and dead-lettering live in the worker core, never in a sink.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "bp/delivery_worker/batch.h"
+#include "bp/json.h"
+#include "bp/result.h"
+
+namespace bp::delivery_worker {
+
+struct SinkFailure {
+  bool permanent = false;  // the sink rejects this batch for good (a type error, a 4xx)
+  std::string message;
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Writes every record durably, or fails as a whole. Safe to call again with the same batch.
+  virtual std::optional<SinkFailure> write(const DeliveryBatch& batch) = 0;
+};
+
+// What sinks may need from the worker's settings.
+struct SinkEnvironment {
+  std::string destination_id;
+  std::string file_root;         // BP_FILE_SINK_ROOT
+  bool webhook_allow_private = false;
+};
+
+using SinkFactory =
+    std::function<Result<std::unique_ptr<Sink>>(const rapidjson::Value& config, const SinkEnvironment& env)>;
+
+// nullptr for an unknown type.
+const SinkFactory* find_sink_factory(const std::string& type);
+
+}  // namespace bp::delivery_worker

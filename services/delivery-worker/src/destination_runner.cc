@@ -1,0 +1,220 @@
+// The delivery loop of one destination.
+#include "bp/delivery_worker/destination_runner.h"
+
+#include <vector>
+
+#include "bp/clock.h"
+#include "bp/delivery_worker/backoff.h"
+#include "bp/log.h"
+#include "bp/uuid.h"
+
+namespace bp::delivery_worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct MsgDeleter {
+  void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
+
+// Messages of the open batch, acked together once the sink has written them.
+struct PendingBatch {
+  DeliveryBatch batch;
+  std::vector<MsgPtr> messages;
+  Clock::time_point opened;
+};
+
+std::string header(natsMsg* m, const char* name) {
+  const char* v = nullptr;
+  return natsMsgHeader_Get(m, name, &v) == NATS_OK && v ? v : "";
+}
+
+// The records of one message: its JSON array, with ids derived from the request id.
+std::vector<Record> records_of(natsMsg* m) {
+  std::vector<Record> out;
+  std::string request_id = header(m, "Bp-Request-Id");
+  std::string received_at = header(m, "Bp-Received-At");
+  auto doc = json::parse(std::string_view(natsMsg_GetData(m), natsMsg_GetDataLength(m)), 256);
+  if (!doc || !doc->IsArray()) return out;
+  int index = 0;
+  for (const auto& record : doc->GetArray()) {
+    out.push_back({request_id + ":" + std::to_string(index++), received_at, json::to_string(record)});
+  }
+  return out;
+}
+
+}  // namespace
+
+BatchLimits BatchLimits::from(const ::batchpipe::v1::PipeLimits& l) {
+  BatchLimits b;
+  if (l.has_pl_delivery_max_records()) b.max_records = l.pl_delivery_max_records();
+  if (l.has_pl_delivery_max_bytes()) b.max_bytes = l.pl_delivery_max_bytes();
+  if (l.has_pl_delivery_max_interval_ms()) b.max_interval = std::chrono::milliseconds(l.pl_delivery_max_interval_ms());
+  if (l.has_pl_delivery_max_attempts()) b.max_attempts = l.pl_delivery_max_attempts();
+  return b;
+}
+
+DestinationRunner::DestinationRunner(::batchpipe::v1::DeliveryDestination destination,
+                                     std::shared_ptr<nats::Client> nats, std::shared_ptr<Leases> leases,
+                                     std::shared_ptr<RunReporter> reporter, SinkEnvironment env)
+    : destination_(std::move(destination)),
+      nats_(std::move(nats)),
+      leases_(std::move(leases)),
+      reporter_(std::move(reporter)),
+      env_(std::move(env)),
+      limits_(BatchLimits::from(destination_.limits())) {
+  env_.destination_id = destination_.destination().id();
+}
+
+DestinationRunner::~DestinationRunner() {
+  stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DestinationRunner::start() { thread_ = std::thread([this] { run(); }); }
+
+void DestinationRunner::stop() { stop_ = true; }
+
+bool DestinationRunner::deliverable() const {
+  return destination_.destination().destination_status() == "active" && destination_.pipe_status() != "paused";
+}
+
+void DestinationRunner::run() {
+  const auto& d = destination_.destination();
+  const std::string& id = d.id();
+  if (!deliverable()) return;  // blocked or paused: records wait in the stream
+
+  auto config = json::parse(d.config_json());
+  const SinkFactory* factory = find_sink_factory(d.type());
+  if (!config || !factory) {
+    log::error("destination cannot be delivered", {{"destination_id", id}, {"type", d.type()}});
+    return;
+  }
+  auto sink = (*factory)(*config, env_);
+  if (!sink) {
+    log::error("destination cannot be delivered", {{"destination_id", id}, {"error", sink.error().message}});
+    return;
+  }
+
+  const auto renew_every = leases_->ttl() / 3;
+  auto sleep_for = [&](std::chrono::milliseconds d) {
+    auto until = Clock::now() + d;
+    while (!stop_ && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  while (!stop_ && !leases_->acquire(id)) sleep_for(std::chrono::milliseconds(1000) + backoff_delay(0));
+  if (stop_) return;
+  auto renewed = Clock::now();
+  auto keep_lease = [&]() {
+    if (Clock::now() - renewed < renew_every) return true;
+    renewed = Clock::now();
+    return leases_->renew(id);
+  };
+
+  natsSubscription* sub = nullptr;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = "BP_INGEST";
+  so.Consumer = destination_.consumer_name().c_str();
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_PullSubscribe(&sub, nats_->jetstream(), destination_.subject().c_str(),
+                                  destination_.consumer_name().c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) {
+    log::error("cannot bind to the consumer", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
+    leases_->release(id);
+    return;
+  }
+
+  PendingBatch pending;
+  auto flush = [&]() {
+    if (pending.messages.empty()) return;
+    ::batchpipe::v1::DeliveryRun run;
+    run.set_id(pending.batch.id);
+    run.set_pipe_id(d.pipe_id());
+    run.set_destination_id(id);
+    run.set_records(static_cast<int64_t>(pending.batch.records.size()));
+    run.set_bytes(static_cast<int64_t>(pending.batch.bytes));
+    run.set_started_at(clock::now_rfc3339());
+    for (int attempt = 1; !stop_; ++attempt) {
+      auto failure = (*sink)->write(pending.batch);
+      run.set_attempts(attempt);
+      if (!failure) {
+        for (auto& m : pending.messages) natsMsg_Ack(m.get(), nullptr);
+        run.set_status("success");
+        run.set_error("");
+        run.set_finished_at(clock::now_rfc3339());
+        reporter_->report_run(run);
+        reporter_->report_delivered(d.pipe_id(), run.records(), 0);
+        break;
+      }
+      // Dead-lettering of permanent failures is not built yet: keep the records and retry.
+      run.set_status(attempt >= limits_.max_attempts ? "failed" : "retrying");
+      run.set_error(failure->message);
+      reporter_->report_run(run);
+      log::warn("delivery failed", {{"destination_id", id}, {"attempt", std::to_string(attempt)},
+                                    {"error", failure->message}});
+      auto until = Clock::now() + backoff_delay(attempt);
+      while (!stop_ && Clock::now() < until) {
+        for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);  // hold them while we retry
+        if (!keep_lease()) {
+          stop_ = true;  // another worker owns it now; our unacked messages go back to it
+          break;
+        }
+        sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(1000),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now())));
+      }
+    }
+    pending = PendingBatch{};
+  };
+
+  while (!stop_) {
+    if (!keep_lease()) break;
+    auto wait = limits_.max_interval;
+    if (!pending.messages.empty()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(pending.opened + limits_.max_interval - Clock::now());
+      if (left <= std::chrono::milliseconds(0)) {
+        flush();
+        continue;
+      }
+      wait = left;
+    }
+    natsMsgList list{};
+    auto timeout = std::min<std::chrono::milliseconds>(std::max(wait, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
+    s = natsSubscription_Fetch(&list, sub, static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout.count(), &jerr);
+    if (s != NATS_OK && s != NATS_TIMEOUT) {
+      log::warn("fetch failed", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
+      sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    for (int i = 0; i < list.Count; ++i) {
+      MsgPtr m(list.Msgs[i]);
+      list.Msgs[i] = nullptr;
+      auto records = records_of(m.get());
+      size_t bytes = 0;
+      for (const auto& r : records) bytes += r.json.size();
+      bool full = !pending.messages.empty() &&
+                  (static_cast<int64_t>(pending.batch.records.size() + records.size()) > limits_.max_records ||
+                   static_cast<int64_t>(pending.batch.bytes + bytes) > limits_.max_bytes);
+      if (full) flush();
+      if (stop_) break;
+      if (pending.messages.empty()) {
+        pending.batch.id = uuid::v4();
+        pending.opened = Clock::now();
+      }
+      for (auto& r : records) pending.batch.add(std::move(r));
+      pending.messages.push_back(std::move(m));
+      if (static_cast<int64_t>(pending.batch.records.size()) >= limits_.max_records ||
+          static_cast<int64_t>(pending.batch.bytes) >= limits_.max_bytes) {
+        flush();
+      }
+    }
+    natsMsgList_Destroy(&list);
+  }
+  // Unflushed messages are not acked: the consumer redelivers them after AckWait.
+  pending = PendingBatch{};
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  leases_->release(id);
+}
+
+}  // namespace bp::delivery_worker

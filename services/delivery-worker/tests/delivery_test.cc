@@ -1,0 +1,326 @@
+// Delivery end to end against real Postgres, NATS and an in-process control-plane: records
+// published as the gateway publishes them reach each sink once, in batches that follow the limits.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "bp/asio.h"
+#include "bp/control_plane/topology.h"
+#include "bp/delivery_worker/worker.h"
+#include "bp/uuid.h"
+#include "fixture.h"
+#include "webhook/webhook_sink.h"
+
+using namespace bp::control_plane::testing;
+using namespace bp::delivery_worker;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Publishes one ingest message the way the gateway does.
+void publish(Fixture& f, const std::string& pipe_id, const std::string& request_id, int records) {
+  std::string body = "[";
+  for (int i = 0; i < records; ++i) {
+    if (i) body += ',';
+    body += "{\"n\":";
+    body += std::to_string(i);
+    body += ",\"req\":\"";
+    body += request_id;
+    body += "\"}";
+  }
+  body += "]";
+  natsMsg* msg = nullptr;
+  std::string subject = "bp.in." + pipe_id;
+  REQUIRE(natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
+  natsMsgHeader_Set(msg, "Bp-Request-Id", request_id.c_str());
+  natsMsgHeader_Set(msg, "Bp-Received-At", "2026-01-01T00:00:00.000Z");
+  natsMsgHeader_Set(msg, "Bp-Record-Count", std::to_string(records).c_str());
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  REQUIRE(js_PublishMsg(&ack, f.nats().jetstream(), msg, nullptr, &jerr) == NATS_OK);
+  jsPubAck_Destroy(ack);
+  natsMsg_Destroy(msg);
+}
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+struct PgTarget {
+  std::string host, port;
+};
+
+PgTarget pg_target() {
+  std::smatch m;
+  std::string url = bp::testing::pg_admin_url();
+  REQUIRE(std::regex_search(url, m, std::regex(R"(@([^:/]+):(\d+))")));
+  return {m[1], m[2]};
+}
+
+v1::Destination create_destination(Fixture& f, const Workspace& ws, const std::string& pipe_id,
+                                   const std::string& type, const std::string& config, const std::string& status = "active") {
+  v1::CreateDestinationRequest req;
+  req.set_pipe_id(pipe_id);
+  req.set_type(type);
+  req.set_name(type + "-" + bp::uuid::v4().substr(0, 8));
+  req.set_destination_status(status);
+  req.set_config_json(config);
+  v1::Destination d;
+  auto s = f.stub().CreateDestination(f.as(ws.api_key).get(), req, &d);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  return d;
+}
+
+void set_limits(Fixture& f, const Workspace& ws, const std::string& pipe_id, int64_t max_records, int64_t interval_ms) {
+  v1::PutPipeLimitsRequest req;
+  req.set_pipe_id(pipe_id);
+  req.mutable_limits()->set_pl_delivery_max_records(max_records);
+  req.mutable_limits()->set_pl_delivery_max_interval_ms(interval_ms);
+  v1::PipeLimits out;
+  REQUIRE(f.stub().PutPipeLimits(f.as(ws.api_key).get(), req, &out).ok());
+}
+
+// A worker wired like the binary, against the fixture's control-plane.
+struct TestWorker {
+  std::shared_ptr<Leases> leases;
+  std::unique_ptr<Worker> worker;
+
+  TestWorker(Fixture& f, const std::string& file_root, std::chrono::milliseconds lease_ttl = std::chrono::seconds(5)) {
+    auto nats = bp::nats::Client::connect(bp::testing::nats_url(), "worker-test");
+    REQUIRE(nats.ok());
+    auto l = Leases::open(*nats, "test-" + bp::uuid::v4().substr(0, 8), lease_ttl);
+    REQUIRE(l.ok());
+    leases = std::move(l).value();
+    WorkerOptions options;
+    options.refresh = std::chrono::milliseconds(300);
+    options.sink_env.file_root = file_root;
+    options.sink_env.webhook_allow_private = true;
+    worker = std::make_unique<Worker>(options, f.stub_shared(), *nats, leases);
+    worker->start();
+  }
+  ~TestWorker() { worker->stop(); }
+};
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("bp-worker-" + bp::uuid::v4());
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+int64_t count_lines(const fs::path& root) {
+  int64_t n = 0;
+  if (!fs::exists(root)) return 0;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path());
+    std::string line;
+    while (std::getline(in, line)) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("postgres sink: every record exactly once, batches within the limits", "[integration]") {
+  Fixture f;
+  bp::testing::ScratchDatabase sink_db;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "to-postgres");
+  set_limits(f, ws, pipe.id(), 5, 100);
+  auto target = pg_target();
+  auto dest = create_destination(f, ws, pipe.id(), "postgres",
+                                 R"({"host":")" + target.host + R"(","port":)" + target.port + R"(,"database":")" +
+                                     sink_db.name() + R"(","user":"postgres","table":"events"})");
+  std::vector<std::string> requests;
+  for (int i = 0; i < 20; ++i) {
+    requests.push_back(bp::uuid::v4());
+    publish(f, pipe.id(), requests.back(), 3);
+  }
+  publish(f, pipe.id(), requests[7], 3);  // a redelivered request: same record ids
+
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+  auto sink = bp::pg::Connection::connect(sink_db.url());
+  REQUIRE(sink.ok());
+  auto rows = [&]() -> int64_t {
+    auto r = sink->exec("SELECT count(*) AS n, count(DISTINCT bp_record_id) AS d FROM events");
+    return r ? r->integer(0, "n") : -1;
+  };
+  REQUIRE(eventually([&] { return rows() == 60; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(rows() == 60);
+  auto sample = sink->exec("SELECT data->>'req' AS req, bp_received_at FROM events WHERE bp_record_id = $1",
+                           {requests[3] + ":2"});
+  REQUIRE(sample.ok());
+  REQUIRE(sample->size() == 1);
+  CHECK(sample->text(0, "req") == requests[3]);
+
+  v1::ListRunsRequest lr;
+  lr.set_pipe_id(pipe.id());
+  lr.set_limit(200);
+  v1::ListRunsResponse runs;
+  REQUIRE(eventually([&] {
+    runs.Clear();
+    if (!f.stub().ListRuns(f.as(ws.api_key).get(), lr, &runs).ok()) return false;
+    int64_t total = 0;
+    for (const auto& r : runs.runs()) total += r.status() == "success" ? r.records() : 0;
+    return total == 63;  // the redelivered request counts as delivered records, written once
+  }));
+  for (const auto& r : runs.runs()) {
+    CHECK(r.records() <= 5);
+    CHECK(r.destination_id() == dest.id());
+  }
+}
+
+TEST_CASE("a blocked destination holds its records, then delivers them when active", "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "held");
+  set_limits(f, ws, pipe.id(), 1000, 100);
+  auto dest = create_destination(f, ws, pipe.id(), "file", R"({"path":"held"})", "blocked");
+  for (int i = 0; i < 4; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(count_lines(files.path) == 0);
+
+  v1::SetDestinationStatusRequest st;
+  st.set_pipe_id(pipe.id());
+  st.set_destination_id(dest.id());
+  st.set_destination_status("active");
+  v1::Destination out;
+  REQUIRE(f.stub().SetDestinationStatus(f.as(ws.api_key).get(), st, &out).ok());
+  CHECK(eventually([&] { return count_lines(files.path) == 8; }));
+}
+
+namespace {
+
+// A webhook receiver on loopback that fails the first `failures` requests with 503.
+class Receiver {
+ public:
+  explicit Receiver(int failures) : failures_(failures), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Receiver() {
+    stop_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket s(io_);
+    s.connect(acceptor_.local_endpoint(), ec);  // wake accept()
+    thread_.join();
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  struct Got {
+    std::string id, timestamp, signature, body;
+  };
+  std::vector<Got> accepted() {
+    std::lock_guard lock(mutex_);
+    return accepted_;
+  }
+
+ private:
+  void serve() {
+    namespace http = boost::beast::http;
+    while (!stop_) {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) break;
+      boost::beast::flat_buffer buffer;
+      http::request<http::string_body> req;
+      http::read(socket, buffer, req, ec);
+      if (ec) continue;
+      http::response<http::string_body> res{http::status::ok, 11};
+      if (failures_ > 0) {
+        --failures_;
+        res.result(http::status::service_unavailable);
+      } else {
+        std::lock_guard lock(mutex_);
+        accepted_.push_back({std::string(req["webhook-id"]), std::string(req["webhook-timestamp"]),
+                             std::string(req["webhook-signature"]), req.body()});
+      }
+      res.prepare_payload();
+      http::write(socket, res, ec);
+    }
+  }
+
+  std::atomic<int> failures_;
+  std::atomic<bool> stop_{false};
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::mutex mutex_;
+  std::vector<Got> accepted_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("webhook sink: a failing receiver gets everything once it recovers, signed", "[integration]") {
+  Receiver receiver(3);
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "hooked");
+  set_limits(f, ws, pipe.id(), 1000, 100);
+  const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  create_destination(f, ws, pipe.id(), "webhook",
+                     R"({"url":"http://127.0.0.1:)" + std::to_string(receiver.port()) + R"(/hook","signing_secret":")" +
+                         secret + R"("})");
+  for (int i = 0; i < 5; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+  auto records = [&] {
+    int n = 0;
+    for (const auto& got : receiver.accepted()) {
+      auto doc = bp::json::parse(got.body);
+      if (doc && doc->IsArray()) n += static_cast<int>(doc->Size());
+    }
+    return n;
+  };
+  REQUIRE(eventually([&] { return records() >= 10; }, std::chrono::seconds(30)));
+  CHECK(records() == 10);
+  for (const auto& got : receiver.accepted()) {
+    CHECK(got.signature == webhook_signature(secret, got.id, got.timestamp, got.body));
+    CHECK_FALSE(got.id.empty());
+  }
+}
+
+TEST_CASE("workers share destinations through leases and take over a stopped worker's", "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "shared");
+  set_limits(f, ws, pipe.id(), 1000, 100);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(create_destination(f, ws, pipe.id(), "file", R"({"path":"d)" + std::to_string(i) + R"("})").id());
+  }
+  TempDir files;
+  auto a = std::make_unique<TestWorker>(f, files.path.string(), std::chrono::seconds(2));
+  TestWorker b(f, files.path.string(), std::chrono::seconds(2));
+  REQUIRE(eventually([&] { return a->leases->held() + b.leases->held() == 4; }));
+  CHECK(a->leases->held() + b.leases->held() == 4);  // each destination held once
+
+  for (int i = 0; i < 5; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
+  REQUIRE(eventually([&] { return count_lines(files.path) == 40; }));
+
+  a.reset();  // stops, releasing its leases
+  REQUIRE(eventually([&] { return b.leases->held() == 4; }));
+  for (int i = 0; i < 5; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
+  CHECK(eventually([&] { return count_lines(files.path) == 80; }));
+  // Stopping never deletes a destination's consumer.
+  for (const auto& id : ids) {
+    auto exists = f.nats().consumer_exists(bp::control_plane::kIngestStream, bp::control_plane::consumer_name(id));
+    REQUIRE(exists.ok());
+    CHECK(*exists);
+  }
+}
