@@ -29,7 +29,10 @@ std::optional<std::string_view> header(const Request& req, std::string_view name
 
 void allow_origin(Response& res, const std::string& origin) {
   res.set(http::field::vary, "Origin");
-  if (!origin.empty()) res.set(http::field::access_control_allow_origin, origin);
+  if (origin.empty()) return;
+  res.set(http::field::access_control_allow_origin, origin);
+  // Browsers expose response headers to the page only when the actual response lists them.
+  res.set(http::field::access_control_expose_headers, "X-Request-ID");
 }
 
 std::string client_ip(const Request& req, const Peer& peer, bool trust_forwarded_for) {
@@ -69,23 +72,26 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
     co_return reject(500, "server_error", "Could not look up the pipe");
   }
   const v1::Pipe& p = **pipe;
+  // Known before authentication so that a browser page can read why its request failed.
+  OriginVerdict verdict = check_origin(p, origin);
 
   if (p.require_api_key()) {
     auto token = bearer_token(req);
-    if (token.empty()) co_return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>");
+    if (token.empty()) {
+      co_return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>", verdict.echo);
+    }
     auto key = co_await keys_.get(crypto::sha256_hex(token));
     if (!key) {
-      if (key.error().code == ErrorCode::kNotFound) co_return reject(401, "unauthorized", "Invalid API key");
+      if (key.error().code == ErrorCode::kNotFound) co_return reject(401, "unauthorized", "Invalid API key", verdict.echo);
       log::error("API key lookup failed", {{"request_id", request_id}, {"error", key.error().message}});
-      co_return reject(500, "server_error", "Could not check the API key");
+      co_return reject(500, "server_error", "Could not check the API key", verdict.echo);
     }
     // A valid key of another workspace is as good as no key here.
-    if ((*key)->workspace_id != p.workspace_id()) co_return reject(401, "unauthorized", "Invalid API key");
+    if ((*key)->workspace_id != p.workspace_id()) co_return reject(401, "unauthorized", "Invalid API key", verdict.echo);
   } else if (auto refused = check_cors_only(p, origin)) {
     ++rejected_;
     co_return rejection_response(*refused);
   }
-  OriginVerdict verdict = check_origin(p, origin);
   if (!verdict.allowed) co_return reject(403, "forbidden", "Origin not allowed for this pipe");
 
   auto content_type = header(req, http::field::content_type);

@@ -2,6 +2,7 @@
 #include "bp/gateway/server.h"
 
 #include "bp/log.h"
+#include "bp/uuid.h"
 #include "bp/ops/ops_server.h"
 
 namespace bp::gateway {
@@ -101,6 +102,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     if (ec) {
       // Answer what we can explain, then close: the stream position is unknown now.
       auto res = parse_error_response(ec, options_.max_body_bytes);
+      res.set("X-Request-ID", uuid::v4());
       res.keep_alive(false);
       res.prepare_payload();
       stream.expires_after(std::chrono::seconds(5));
