@@ -11,7 +11,7 @@ Schema webhook_schema() {
   s.type = "webhook";
   s.fields = {
       {"url", FieldKind::kString, true, "", {}, 0, 2048},
-      {"headers", FieldKind::kStringMap, false, "{}"},
+      {"headers", FieldKind::kStringMap, false, "{}", {}, 0, 0},
       {"signing_secret", FieldKind::kString, false, "\"\"", {}, 0, 512, true},
       {"format", FieldKind::kString, false, "\"json\"", {"json", "ndjson"}},
       {"timeout_ms", FieldKind::kInteger, false, "10000", {}, 100, 120000},

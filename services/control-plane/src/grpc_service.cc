@@ -131,6 +131,17 @@ grpc::Status GrpcService::GetRun(grpc::ServerContext* ctx, const v1::GetRunReque
   return reply(service_->get_run(c, r->pipe_id(), r->run_id()), out);
 }
 
+grpc::Status GrpcService::ListDeadLetters(grpc::ServerContext* ctx, const v1::ListDeadLettersRequest* r,
+                                          v1::ListDeadLettersResponse* out) {
+  BP_WITH_CALLER(ctx);
+  return reply(service_->list_dead_letters(c, *r), out);
+}
+grpc::Status GrpcService::ReplayDeadLetters(grpc::ServerContext* ctx, const v1::ReplayDeadLettersRequest* r,
+                                            v1::ReplayDeadLettersResponse* out) {
+  BP_WITH_CALLER(ctx);
+  return reply(service_->replay_dead_letters(c, *r), out);
+}
+
 #undef BP_WITH_CALLER
 
 grpc::Status GrpcService::ResolveApiKey(grpc::ServerContext*, const v1::ResolveApiKeyRequest* r,

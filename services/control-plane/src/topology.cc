@@ -24,6 +24,8 @@ Status Topology::ensure_streams() {
   dlq.name = kDeadLetterStream;
   dlq.subjects = {"bp.dlq.>"};
   dlq.max_age = options_.dead_letter_max_age;
+  dlq.duplicate_window = std::chrono::minutes(10);
+  dlq.allow_direct = true;
   dlq.replicas = options_.replicas;
   return nats_->ensure_stream(dlq);
 }
@@ -42,6 +44,24 @@ Status Topology::delete_consumer(const std::string& destination_id) {
 
 Result<bool> Topology::consumer_exists(const std::string& destination_id) {
   return nats_->consumer_exists(kIngestStream, consumer_name(destination_id));
+}
+
+Result<std::vector<nats::StoredMessage>> Topology::dead_letters(const std::string& pipe_id,
+                                                                 const std::string& destination_id, uint64_t from,
+                                                                 size_t max) {
+  return nats_->stored_messages(kDeadLetterStream, "bp.dlq." + pipe_id + "." + destination_id, from, max);
+}
+
+Status Topology::replay(const std::string& pipe_id, const std::string& destination_id, const nats::StoredMessage& dead) {
+  std::map<std::string, std::string> headers;
+  for (const char* h : {"Bp-Record-Id", "Bp-Received-At"}) {
+    auto it = dead.headers.find(h);
+    if (it != dead.headers.end()) headers[h] = it->second;
+  }
+  headers["Bp-Only-Destination"] = destination_id;
+  std::string msg_id = "replay:" + destination_id + ":" + std::to_string(dead.sequence);
+  if (auto s = nats_->publish_stored(ingest_subject(pipe_id), dead.data, headers, msg_id); !s) return s;
+  return nats_->delete_message(kDeadLetterStream, dead.sequence);
 }
 
 void Topology::publish_change(const Change& change) {

@@ -5,6 +5,7 @@
 
 #include "bp/clock.h"
 #include "bp/delivery_worker/backoff.h"
+#include "bp/delivery_worker/batch_delivery.h"
 #include "bp/log.h"
 #include "bp/uuid.h"
 
@@ -30,9 +31,17 @@ std::string header(natsMsg* m, const char* name) {
   return natsMsgHeader_Get(m, name, &v) == NATS_OK && v ? v : "";
 }
 
-// The records of one message: its JSON array, with ids derived from the request id.
-std::vector<Record> records_of(natsMsg* m) {
+// The records of one message: its JSON array, with ids derived from the request id. A replayed
+// dead letter names the one destination it is for; the others skip it.
+std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
   std::vector<Record> out;
+  std::string only = header(m, "Bp-Only-Destination");
+  if (!only.empty() && only != destination_id) return out;
+  if (std::string record_id = header(m, "Bp-Record-Id"); !record_id.empty()) {
+    // A replayed dead letter: one record, keeping its original id.
+    out.push_back({record_id, header(m, "Bp-Received-At"), std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m))});
+    return out;
+  }
   std::string request_id = header(m, "Bp-Request-Id");
   std::string received_at = header(m, "Bp-Received-At");
   auto doc = json::parse(std::string_view(natsMsg_GetData(m), natsMsg_GetDataLength(m)), 256);
@@ -125,6 +134,7 @@ void DestinationRunner::run() {
     return;
   }
 
+  DeadLetterQueue dlq(nats_, d.pipe_id(), id);
   PendingBatch pending;
   auto flush = [&]() {
     if (pending.messages.empty()) return;
@@ -135,33 +145,31 @@ void DestinationRunner::run() {
     run.set_records(static_cast<int64_t>(pending.batch.records.size()));
     run.set_bytes(static_cast<int64_t>(pending.batch.bytes));
     run.set_started_at(clock::now_rfc3339());
-    for (int attempt = 1; !stop_; ++attempt) {
-      auto failure = (*sink)->write(pending.batch);
+    auto keep_waiting = [&]() {
+      for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);  // hold them while we retry
+      if (!keep_lease()) stop_ = true;  // another worker owns it now; unacked messages go back to it
+      return !stop_.load();
+    };
+    auto on_retry = [&](int attempt, const std::string& error) {
       run.set_attempts(attempt);
-      if (!failure) {
-        for (auto& m : pending.messages) natsMsg_Ack(m.get(), nullptr);
-        run.set_status("success");
-        run.set_error("");
-        run.set_finished_at(clock::now_rfc3339());
-        reporter_->report_run(run);
-        reporter_->report_delivered(d.pipe_id(), run.records(), 0);
-        break;
-      }
-      // Dead-lettering of permanent failures is not built yet: keep the records and retry.
-      run.set_status(attempt >= limits_.max_attempts ? "failed" : "retrying");
-      run.set_error(failure->message);
+      run.set_status("retrying");
+      run.set_error(error);
       reporter_->report_run(run);
-      log::warn("delivery failed", {{"destination_id", id}, {"attempt", std::to_string(attempt)},
-                                    {"error", failure->message}});
-      auto until = Clock::now() + backoff_delay(attempt);
-      while (!stop_ && Clock::now() < until) {
-        for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);  // hold them while we retry
-        if (!keep_lease()) {
-          stop_ = true;  // another worker owns it now; our unacked messages go back to it
-          break;
-        }
-        sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(1000),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now())));
+      log::warn("delivery failed", {{"destination_id", id}, {"attempt", std::to_string(attempt)}, {"error", error}});
+    };
+    BatchDelivery delivery(**sink, dlq, limits_.max_attempts, keep_waiting, on_retry);
+    DeliveryOutcome outcome = pending.batch.records.empty() ? DeliveryOutcome{} : delivery.deliver(pending.batch);
+    if (!outcome.abandoned) {
+      for (auto& m : pending.messages) natsMsg_Ack(m.get(), nullptr);
+      run.set_attempts(std::max(outcome.attempts, 1));
+      run.set_status(outcome.dead_lettered == 0 ? "success" : "failed");
+      run.set_error(outcome.dead_lettered == 0 ? ""
+                                               : std::to_string(outcome.dead_lettered) +
+                                                     " records dead-lettered: " + outcome.last_error);
+      run.set_finished_at(clock::now_rfc3339());
+      if (!pending.batch.records.empty()) {
+        reporter_->report_run(run);
+        reporter_->report_delivered(d.pipe_id(), outcome.delivered, outcome.dead_lettered);
       }
     }
     pending = PendingBatch{};
@@ -189,7 +197,7 @@ void DestinationRunner::run() {
     for (int i = 0; i < list.Count; ++i) {
       MsgPtr m(list.Msgs[i]);
       list.Msgs[i] = nullptr;
-      auto records = records_of(m.get());
+      auto records = records_of(m.get(), id);
       size_t bytes = 0;
       for (const auto& r : records) bytes += r.json.size();
       bool full = !pending.messages.empty() &&

@@ -210,7 +210,8 @@ namespace {
 // A webhook receiver on loopback that fails the first `failures` requests with 503.
 class Receiver {
  public:
-  explicit Receiver(int failures) : failures_(failures), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit Receiver(int failures, boost::beast::http::status failure = boost::beast::http::status::service_unavailable)
+      : failures_(failures), failure_(failure), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     thread_ = std::thread([this] { serve(); });
   }
   ~Receiver() {
@@ -244,7 +245,7 @@ class Receiver {
       http::response<http::string_body> res{http::status::ok, 11};
       if (failures_ > 0) {
         --failures_;
-        res.result(http::status::service_unavailable);
+        res.result(failure_);
       } else {
         std::lock_guard lock(mutex_);
         accepted_.push_back({std::string(req["webhook-id"]), std::string(req["webhook-timestamp"]),
@@ -256,6 +257,7 @@ class Receiver {
   }
 
   std::atomic<int> failures_;
+  boost::beast::http::status failure_;
   std::atomic<bool> stop_{false};
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -323,4 +325,101 @@ TEST_CASE("workers share destinations through leases and take over a stopped wor
     REQUIRE(exists.ok());
     CHECK(*exists);
   }
+}
+
+TEST_CASE("a poison record goes to the dead-letter stream; the rest of its batch is written", "[integration]") {
+  Fixture f;
+  bp::testing::ScratchDatabase sink_db;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "poisoned");
+  set_limits(f, ws, pipe.id(), 1000, 200);
+  auto target = pg_target();
+  auto dest = create_destination(f, ws, pipe.id(), "postgres",
+                                 R"({"host":")" + target.host + R"(","port":)" + target.port + R"(,"database":")" +
+                                     sink_db.name() + R"(","user":"postgres","table":"events"})");
+  for (int i = 0; i < 3; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
+  // Postgres refuses \u0000 in jsonb text: a record no retry will ever write.
+  std::string poison_request = bp::uuid::v4();
+  {
+    std::string body = R"([{"ok":1},{"bad":"\u0000"}])";
+    natsMsg* msg = nullptr;
+    std::string subject = "bp.in." + pipe.id();
+    REQUIRE(natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
+    natsMsgHeader_Set(msg, "Bp-Request-Id", poison_request.c_str());
+    natsMsgHeader_Set(msg, "Bp-Received-At", "2026-01-01T00:00:00.000Z");
+    jsPubAck* ack = nullptr;
+    REQUIRE(js_PublishMsg(&ack, f.nats().jetstream(), msg, nullptr, nullptr) == NATS_OK);
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(msg);
+  }
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+  auto sink = bp::pg::Connection::connect(sink_db.url());
+  REQUIRE(sink.ok());
+  REQUIRE(eventually([&] {
+    auto r = sink->exec("SELECT count(*) AS n FROM events");
+    return r && r->integer(0, "n") == 7;
+  }));
+  // The dead letter: on bp.dlq.<pipe>.<destination>, with the record's id and the error.
+  natsMsg* dead = nullptr;
+  std::string subject = "bp.dlq." + pipe.id() + "." + dest.id();
+  REQUIRE(eventually([&] {
+    return js_GetLastMsg(&dead, f.nats().jetstream(), "BP_DLQ", subject.c_str(), nullptr, nullptr) == NATS_OK;
+  }));
+  const char* record_id = nullptr;
+  const char* error = nullptr;
+  natsMsgHeader_Get(dead, "Bp-Record-Id", &record_id);
+  natsMsgHeader_Get(dead, "Bp-Error", &error);
+  CHECK(std::string(record_id) == poison_request + ":1");
+  CHECK(std::string(error).find("22P05") != std::string::npos);
+  CHECK(std::string(natsMsg_GetData(dead), natsMsg_GetDataLength(dead)) == R"({"bad":"\u0000"})");
+  natsMsg_Destroy(dead);
+}
+
+TEST_CASE("dead letters are listed and replayed to their destination only", "[integration]") {
+  Receiver receiver(1, boost::beast::http::status::bad_request);  // the first batch is refused for good
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "replayed");
+  set_limits(f, ws, pipe.id(), 1000, 100);
+  auto hook = create_destination(f, ws, pipe.id(), "webhook",
+                                 R"({"url":"http://127.0.0.1:)" + std::to_string(receiver.port()) + R"(/hook"})");
+  create_destination(f, ws, pipe.id(), "file", R"({"path":"other"})");
+  std::string request = bp::uuid::v4();
+  publish(f, pipe.id(), request, 1);
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+
+  v1::ListDeadLettersRequest list;
+  list.set_pipe_id(pipe.id());
+  list.set_destination_id(hook.id());
+  v1::ListDeadLettersResponse dead;
+  REQUIRE(eventually([&] {
+    dead.Clear();
+    return f.stub().ListDeadLetters(f.as(ws.api_key).get(), list, &dead).ok() && dead.dead_letters_size() == 1;
+  }));
+  CHECK(dead.dead_letters(0).record_id() == request + ":0");
+  CHECK(dead.dead_letters(0).error().find("400") != std::string::npos);
+  CHECK(receiver.accepted().empty());
+  REQUIRE(eventually([&] { return count_lines(files.path) == 1; }));
+
+  v1::ReplayDeadLettersRequest replay;
+  replay.set_pipe_id(pipe.id());
+  replay.set_destination_id(hook.id());
+  v1::ReplayDeadLettersResponse replayed;
+  REQUIRE(f.stub().ReplayDeadLetters(f.as(ws.api_key).get(), replay, &replayed).ok());
+  CHECK(replayed.replayed() == 1);
+  REQUIRE(eventually([&] { return receiver.accepted().size() == 1; }));
+  CHECK(receiver.accepted()[0].body.find(request) != std::string::npos);
+  dead.Clear();
+  REQUIRE(f.stub().ListDeadLetters(f.as(ws.api_key).get(), list, &dead).ok());
+  CHECK(dead.dead_letters_size() == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(count_lines(files.path) == 1);  // the file destination did not get the replay
+
+  // Another workspace cannot see or replay them.
+  auto other = f.new_workspace();
+  CHECK(f.stub().ListDeadLetters(f.as(other.api_key).get(), list, &dead).error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(f.stub().ReplayDeadLetters(f.as(other.api_key).get(), replay, &replayed).error_code() ==
+        grpc::StatusCode::NOT_FOUND);
 }

@@ -175,6 +175,23 @@ std::string run_json(const v1::DeliveryRun& r) {
   });
 }
 
+std::string dead_letter_json(const v1::DeadLetter& d) {
+  return write([&](Writer& w) {
+    w.StartObject();
+    integer(w, "sequence", d.sequence());
+    str(w, "record_id", d.record_id());
+    nullable(w, "received_at", d.received_at());
+    str(w, "failed_at", d.failed_at());
+    integer(w, "attempts", d.attempts());
+    str(w, "error", d.error());
+    w.Key("record");
+    // The record was a JSON object when it was ingested; keep it verbatim.
+    const std::string& record = d.record_json().empty() ? std::string("{}") : d.record_json();
+    w.RawValue(record.data(), record.size(), rapidjson::kObjectType);
+    w.EndObject();
+  });
+}
+
 std::string page_json(const std::string& name, const std::vector<std::string>& items, const std::string& next_cursor) {
   std::string out = "{";
   out += json::quote(name);

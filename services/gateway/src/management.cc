@@ -250,6 +250,25 @@ boost::asio::awaitable<Response> Gateway::management(const Request& req, const R
       if (!out.status.ok()) co_return from_status(out.status);
       co_return json_response(http::status::ok, run_json(out.response));
     }
+    case RouteId::kListDeadLetters: {
+      v1::ListDeadLettersRequest r;
+      r.set_pipe_id(route.pipe_id);
+      r.set_destination_id(route.child_id);
+      if (auto bad = page_params(route, r)) co_return std::move(*bad);
+      auto out = co_await cp.call<v1::ListDeadLettersResponse>(BP_RPC(ListDeadLetters), r, key);
+      if (!out.status.ok()) co_return from_status(out.status);
+      std::vector<std::string> items;
+      for (const auto& d : out.response.dead_letters()) items.push_back(dead_letter_json(d));
+      co_return json_response(http::status::ok, page_json("dead_letters", items, out.response.next_cursor()));
+    }
+    case RouteId::kReplayDeadLetters: {
+      v1::ReplayDeadLettersRequest r;
+      r.set_pipe_id(route.pipe_id);
+      r.set_destination_id(route.child_id);
+      auto out = co_await cp.call<v1::ReplayDeadLettersResponse>(BP_RPC(ReplayDeadLetters), r, key);
+      if (!out.status.ok()) co_return from_status(out.status);
+      co_return json_response(http::status::ok, "{\"replayed\":" + std::to_string(out.response.replayed()) + "}");
+    }
     case RouteId::kListApiKeys: {
       v1::ListApiKeysRequest r;
       if (auto bad = page_params(route, r)) co_return std::move(*bad);

@@ -37,6 +37,8 @@ const std::vector<Entry>& table() {
       {"/v1/pipes/:p/allowed-origins/:c", verb::delete_, RouteId::kRemoveOrigin},
       {"/v1/pipes/:p/runs", verb::get, RouteId::kListRuns},
       {"/v1/pipes/:p/runs/:c", verb::get, RouteId::kGetRun},
+      {"/v1/pipes/:p/destinations/:c/dead-letters", verb::get, RouteId::kListDeadLetters},
+      {"/v1/pipes/:p/destinations/:c/dead-letters/replay", verb::post, RouteId::kReplayDeadLetters},
       {"/v1/api-keys", verb::get, RouteId::kListApiKeys},
       {"/v1/api-keys", verb::post, RouteId::kCreateApiKey},
       {"/v1/api-keys/:c", verb::delete_, RouteId::kRevokeApiKey},

@@ -33,6 +33,8 @@ TEST_CASE("every documented route is matched with its parameters") {
            {verb::delete_, "/v1/pipes/p1/allowed-origins/o1", RouteId::kRemoveOrigin, "p1", "o1"},
            {verb::get, "/v1/pipes/p1/runs", RouteId::kListRuns, "p1", ""},
            {verb::get, "/v1/pipes/p1/runs/r1", RouteId::kGetRun, "p1", "r1"},
+           {verb::get, "/v1/pipes/p1/destinations/d1/dead-letters", RouteId::kListDeadLetters, "p1", "d1"},
+           {verb::post, "/v1/pipes/p1/destinations/d1/dead-letters/replay", RouteId::kReplayDeadLetters, "p1", "d1"},
            {verb::get, "/v1/api-keys", RouteId::kListApiKeys, "", ""},
            {verb::post, "/v1/api-keys", RouteId::kCreateApiKey, "", ""},
            {verb::delete_, "/v1/api-keys/k1", RouteId::kRevokeApiKey, "", "k1"},

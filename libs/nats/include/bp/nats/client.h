@@ -5,6 +5,7 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +24,14 @@ struct StreamSpec {
   std::chrono::seconds max_age{0};
   std::chrono::seconds duplicate_window{120};
   int replicas = 1;
+  bool allow_direct = false;  // direct get by subject (used to page through dead letters)
+};
+
+// A message as stored in a stream.
+struct StoredMessage {
+  uint64_t sequence = 0;
+  std::string data;
+  std::map<std::string, std::string> headers;
 };
 
 struct ConsumerSpec {
@@ -50,6 +59,14 @@ class Client {
   Status delete_consumer(const std::string& stream, const std::string& durable);
   Result<std::vector<std::string>> consumer_names(const std::string& stream);
   Result<bool> consumer_exists(const std::string& stream, const std::string& durable);
+
+  // Stored messages on `subject` with sequence >= from, at most max (needs allow_direct).
+  Result<std::vector<StoredMessage>> stored_messages(const std::string& stream, const std::string& subject,
+                                                     uint64_t from, size_t max);
+  Status delete_message(const std::string& stream, uint64_t sequence);
+  // Synchronous JetStream publish with headers; msg_id deduplicates when non-empty.
+  Status publish_stored(const std::string& subject, std::string_view data,
+                        const std::map<std::string, std::string>& headers, const std::string& msg_id);
 
   // Core NATS publish (fire and forget, flushed by the library).
   Status publish(const std::string& subject, std::string_view data);

@@ -40,6 +40,10 @@ class GrpcService final : public v1::ControlPlane::Service {
   grpc::Status RevokeApiKey(grpc::ServerContext*, const v1::RevokeApiKeyRequest*, v1::ApiKey*) override;
   grpc::Status ListRuns(grpc::ServerContext*, const v1::ListRunsRequest*, v1::ListRunsResponse*) override;
   grpc::Status GetRun(grpc::ServerContext*, const v1::GetRunRequest*, v1::DeliveryRun*) override;
+  grpc::Status ListDeadLetters(grpc::ServerContext*, const v1::ListDeadLettersRequest*,
+                               v1::ListDeadLettersResponse*) override;
+  grpc::Status ReplayDeadLetters(grpc::ServerContext*, const v1::ReplayDeadLettersRequest*,
+                                 v1::ReplayDeadLettersResponse*) override;
   grpc::Status ResolveApiKey(grpc::ServerContext*, const v1::ResolveApiKeyRequest*,
                              v1::ResolveApiKeyResponse*) override;
   grpc::Status ResolvePipe(grpc::ServerContext*, const v1::ResolvePipeRequest*, v1::Pipe*) override;

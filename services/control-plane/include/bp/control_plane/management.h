@@ -59,6 +59,9 @@ class Management {
   Result<v1::ListRunsResponse> list_runs(const Caller& c, const v1::ListRunsRequest& r);
   Result<v1::DeliveryRun> get_run(const Caller& c, const std::string& pipe_id, const std::string& run_id);
 
+  Result<v1::ListDeadLettersResponse> list_dead_letters(const Caller& c, const v1::ListDeadLettersRequest& r);
+  Result<v1::ReplayDeadLettersResponse> replay_dead_letters(const Caller& c, const v1::ReplayDeadLettersRequest& r);
+
   // Internal calls (gateway and workers).
   Result<v1::ResolveApiKeyResponse> resolve_api_key(const std::string& key_sha256);
   Result<v1::Pipe> resolve_pipe(const std::string& pipe_id);
@@ -79,6 +82,8 @@ class Management {
                                            const std::string& destination_id, bool reveal_secrets);
   // The full config (non-secret fields plus decrypted secrets) of a stored destination row.
   Result<std::string> full_config(pg::Connection& conn, const std::string& destination_id);
+  // Checks the destination exists on a pipe of the caller's workspace (kNotFound otherwise).
+  Status require_destination(const Caller& c, const std::string& pipe_id, const std::string& destination_id);
   // Checks the pipe exists in the workspace (kNotFound otherwise).
   Status require_pipe(pg::Connection& conn, const Caller& c, const std::string& pipe_id);
 

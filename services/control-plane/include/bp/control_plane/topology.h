@@ -45,6 +45,11 @@ class Topology {
   Status create_consumer(const std::string& destination_id, const std::string& pipe_id);
   Status delete_consumer(const std::string& destination_id);
   Result<bool> consumer_exists(const std::string& destination_id);
+  // Dead letters of one destination from sequence `from` on.
+  Result<std::vector<nats::StoredMessage>> dead_letters(const std::string& pipe_id, const std::string& destination_id,
+                                                        uint64_t from, size_t max);
+  // Publishes a dead letter back onto the pipe's subject for that destination only, then removes it.
+  Status replay(const std::string& pipe_id, const std::string& destination_id, const nats::StoredMessage& dead);
   // Best effort: a lost event only delays a cache refresh until its TTL.
   void publish_change(const Change& change);
   bool healthy() const { return nats_->connected(); }

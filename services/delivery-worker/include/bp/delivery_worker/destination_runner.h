@@ -29,7 +29,7 @@ struct BatchLimits {
   int64_t max_records = 1000;
   int64_t max_bytes = 1 << 20;
   std::chrono::milliseconds max_interval{1000};
-  int64_t max_attempts = 10;
+  int64_t max_attempts = 15;  // with the backoff cap, about 7 minutes of a failing sink
 
   static BatchLimits from(const ::batchpipe::v1::PipeLimits& limits);
 };

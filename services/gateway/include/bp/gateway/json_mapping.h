@@ -20,6 +20,7 @@ std::string limits_json(const v1::PipeLimits& limits);
 std::string origin_json(const v1::AllowedOrigin& origin);
 std::string api_key_json(const v1::ApiKey& key, const std::string& secret = "");
 std::string run_json(const v1::DeliveryRun& run);
+std::string dead_letter_json(const v1::DeadLetter& dead);
 // {"<name>": [items...], "next_cursor": ...}
 std::string page_json(const std::string& name, const std::vector<std::string>& items, const std::string& next_cursor);
 

@@ -34,6 +34,8 @@ enum class RouteId {
   kRemoveOrigin,
   kListRuns,
   kGetRun,
+  kListDeadLetters,
+  kReplayDeadLetters,
   kListApiKeys,
   kCreateApiKey,
   kRevokeApiKey,
