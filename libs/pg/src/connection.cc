@@ -158,6 +158,16 @@ std::string quote_identifier(std::string_view name) {
   return out;
 }
 
+std::string quote_literal(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
 std::string sqlstate_of(const Error& error) {
   auto pos = error.message.find("Postgres error ");
   if (pos == std::string::npos) return "";

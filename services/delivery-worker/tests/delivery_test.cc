@@ -423,3 +423,60 @@ TEST_CASE("dead letters are listed and replayed to their destination only", "[in
   CHECK(f.stub().ReplayDeadLetters(f.as(other.api_key).get(), replay, &replayed).error_code() ==
         grpc::StatusCode::NOT_FOUND);
 }
+
+TEST_CASE("postgres columns mode: fields fill columns by name; type errors fail only their records", "[integration]") {
+  Fixture f;
+  bp::testing::ScratchDatabase sink_db;
+  auto sink = bp::pg::Connection::connect(sink_db.url());
+  REQUIRE(sink.ok());
+  REQUIRE(sink->exec("CREATE TABLE signups (bp_record_id text PRIMARY KEY, bp_received_at timestamptz, "
+                     "n integer NOT NULL, req text, plan text DEFAULT 'free', created timestamptz DEFAULT now())")
+              .ok());
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "columns");
+  set_limits(f, ws, pipe.id(), 1000, 200);
+  auto target = pg_target();
+  auto dest = create_destination(f, ws, pipe.id(), "postgres",
+                                 R"({"host":")" + target.host + R"(","port":)" + target.port + R"(,"database":")" +
+                                     sink_db.name() + R"(","user":"postgres","table":"signups","mode":"columns"})");
+  for (int i = 0; i < 3; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);  // {"n":0|1,"req":...}
+  std::string odd = bp::uuid::v4();
+  {
+    std::string body = R"([{"n":"not a number"},{"n":7,"plan":"pro","unknown":true}])";
+    natsMsg* msg = nullptr;
+    std::string subject = "bp.in." + pipe.id();
+    REQUIRE(natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
+    natsMsgHeader_Set(msg, "Bp-Request-Id", odd.c_str());
+    natsMsgHeader_Set(msg, "Bp-Received-At", "2026-01-01T00:00:00.000Z");
+    jsPubAck* ack = nullptr;
+    REQUIRE(js_PublishMsg(&ack, f.nats().jetstream(), msg, nullptr, nullptr) == NATS_OK);
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(msg);
+  }
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+  REQUIRE(eventually([&] {
+    auto r = sink->exec("SELECT count(*) AS n FROM signups");
+    return r && r->integer(0, "n") == 7;
+  }));
+  auto pro = sink->exec("SELECT n, plan, created IS NOT NULL AS has_created FROM signups WHERE bp_record_id = $1",
+                        {odd + ":1"});
+  REQUIRE(pro.ok());
+  REQUIRE(pro->size() == 1);
+  CHECK(pro->integer(0, "n") == 7);
+  CHECK(pro->text(0, "plan") == "pro");
+  CHECK(pro->boolean(0, "has_created"));  // absent field: the column default
+  auto free_plan = sink->exec("SELECT count(*) AS n FROM signups WHERE plan = 'free'");
+  CHECK(free_plan->integer(0, "n") == 6);
+
+  v1::ListDeadLettersRequest list;
+  list.set_pipe_id(pipe.id());
+  list.set_destination_id(dest.id());
+  v1::ListDeadLettersResponse dead;
+  REQUIRE(eventually([&] {
+    dead.Clear();
+    return f.stub().ListDeadLetters(f.as(ws.api_key).get(), list, &dead).ok() && dead.dead_letters_size() == 1;
+  }));
+  CHECK(dead.dead_letters(0).record_id() == odd + ":0");
+  CHECK(dead.dead_letters(0).error().find("22P02") != std::string::npos);
+}

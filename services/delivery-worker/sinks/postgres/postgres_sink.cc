@@ -1,4 +1,8 @@
-// Postgres sink, jsonb mode: (bp_record_id text primary key, bp_received_at timestamptz, data jsonb).
+// Postgres sink. jsonb mode: (bp_record_id text primary key, bp_received_at timestamptz, data jsonb),
+// created when missing. columns mode: an existing table with a unique bp_record_id column; each
+// record's top-level fields fill the columns of the same name (jsonb_populate_record), unknown
+// fields are ignored, absent ones take the column default, and type errors fail only the records
+// that cause them (the core splits the batch).
 #include "postgres_sink.h"
 
 #include "bp/pg/connection.h"
@@ -27,7 +31,12 @@ std::string conninfo_value(const std::string& v) {
 
 class PostgresSink final : public Sink {
  public:
-  PostgresSink(std::string conninfo, std::string target) : conninfo_(std::move(conninfo)), target_(std::move(target)) {}
+  PostgresSink(std::string conninfo, std::string schema, std::string table, bool columns_mode)
+      : conninfo_(std::move(conninfo)),
+        schema_(std::move(schema)),
+        table_(std::move(table)),
+        target_(pg::quote_identifier(schema_) + "." + pg::quote_identifier(table_)),
+        columns_mode_(columns_mode) {}
 
   std::optional<SinkFailure> write(const DeliveryBatch& batch) override {
     if (auto failed = connect()) return failed;
@@ -48,9 +57,7 @@ class PostgresSink final : public Sink {
       if (!stage) return stage.take_error();
       auto copied = tx.copy_in("COPY bp_stage (bp_record_id, bp_received_at, data) FROM STDIN", data);
       if (!copied) return copied.take_error();
-      auto inserted = tx.exec("INSERT INTO " + target_ +
-                              " (bp_record_id, bp_received_at, data) SELECT bp_record_id, bp_received_at, data "
-                              "FROM bp_stage ON CONFLICT (bp_record_id) DO NOTHING");
+      auto inserted = tx.exec(insert_sql_);
       if (!inserted) return inserted.take_error();
       return ok_status();
     });
@@ -67,24 +74,69 @@ class PostgresSink final : public Sink {
     conn_.reset();
     auto conn = pg::Connection::connect(conninfo_);
     if (!conn) return SinkFailure{false, conn.error().message};
-    auto created = conn->exec("CREATE TABLE IF NOT EXISTS " + target_ +
-                              " (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL)");
-    if (!created) return SinkFailure{!transient(created.error()), created.error().message};
+    auto prepared = columns_mode_ ? prepare_columns(*conn) : prepare_jsonb(*conn);
+    if (prepared) return prepared;
     conn_ = std::make_unique<pg::Connection>(std::move(conn).value());
     return std::nullopt;
   }
 
+  std::optional<SinkFailure> prepare_jsonb(pg::Connection& conn) {
+    auto created = conn.exec("CREATE TABLE IF NOT EXISTS " + target_ +
+                             " (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL)");
+    if (!created) return SinkFailure{!transient(created.error()), created.error().message};
+    insert_sql_ = "INSERT INTO " + target_ +
+                  " (bp_record_id, bp_received_at, data) SELECT bp_record_id, bp_received_at, data FROM bp_stage "
+                  "ON CONFLICT (bp_record_id) DO NOTHING";
+    return std::nullopt;
+  }
+
+  // Reads the table's columns once per connection and builds the INSERT for them. A table that
+  // is missing or lacks bp_record_id is not the records' fault: it fails as transient, so records
+  // wait (and dead-letter only after pl_delivery_max_attempts).
+  std::optional<SinkFailure> prepare_columns(pg::Connection& conn) {
+    auto cols = conn.exec(
+        "SELECT column_name, column_default, is_generated, identity_generation FROM information_schema.columns "
+        "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        {schema_, table_});
+    if (!cols) return SinkFailure{!transient(cols.error()), cols.error().message};
+    if (cols->empty()) return SinkFailure{false, "table " + schema_ + "." + table_ + " does not exist"};
+    std::string names = "bp_record_id", values = "s.bp_record_id";
+    bool has_id = false;
+    for (int i = 0; i < cols->size(); ++i) {
+      std::string name = cols->text(i, "column_name");
+      if (name == "bp_record_id") {
+        has_id = true;
+        continue;
+      }
+      if (cols->text(i, "is_generated") == "ALWAYS" || cols->text(i, "identity_generation") == "ALWAYS") continue;
+      std::string quoted = pg::quote_identifier(name);
+      names += ", " + quoted;
+      if (name == "bp_received_at") {
+        values += ", s.bp_received_at";
+        continue;
+      }
+      std::string fallback = cols->optional_text(i, "column_default").value_or("NULL");
+      values += ", CASE WHEN s.data ? " + pg::quote_literal(name) + " THEN r." + quoted + " ELSE " + fallback + " END";
+    }
+    if (!has_id) return SinkFailure{false, "table " + schema_ + "." + table_ + " has no bp_record_id column"};
+    insert_sql_ = "INSERT INTO " + target_ + " (" + names + ") SELECT " + values + " FROM bp_stage s " +
+                  "CROSS JOIN LATERAL jsonb_populate_record(NULL::" + target_ + ", s.data) r " +
+                  "ON CONFLICT (bp_record_id) DO NOTHING";
+    return std::nullopt;
+  }
+
   std::string conninfo_;
+  std::string schema_;
+  std::string table_;
   std::string target_;
+  bool columns_mode_;
+  std::string insert_sql_;
   std::unique_ptr<pg::Connection> conn_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Sink>> make_postgres_sink(const rapidjson::Value& c, const SinkEnvironment&) {
-  if (json::get_string(c, "mode").value_or("jsonb") != "jsonb") {
-    return Error::invalid("postgres destinations in columns mode are not delivered yet");
-  }
   std::string conninfo = "host=" + conninfo_value(json::get_string(c, "host").value_or("")) +
                          " port=" + std::to_string(json::get_int(c, "port").value_or(5432)) +
                          " dbname=" + conninfo_value(json::get_string(c, "database").value_or("")) +
@@ -92,9 +144,9 @@ Result<std::unique_ptr<Sink>> make_postgres_sink(const rapidjson::Value& c, cons
                          " password=" + conninfo_value(json::get_string(c, "password").value_or("")) +
                          " sslmode=" + conninfo_value(json::get_string(c, "sslmode").value_or("prefer")) +
                          " connect_timeout=10 application_name=batchpipe-delivery-worker";
-  std::string target = pg::quote_identifier(json::get_string(c, "schema").value_or("public")) + "." +
-                       pg::quote_identifier(json::get_string(c, "table").value_or(""));
-  return std::unique_ptr<Sink>(new PostgresSink(std::move(conninfo), std::move(target)));
+  return std::unique_ptr<Sink>(new PostgresSink(std::move(conninfo), json::get_string(c, "schema").value_or("public"),
+                                                json::get_string(c, "table").value_or(""),
+                                                json::get_string(c, "mode").value_or("jsonb") == "columns"));
 }
 
 }  // namespace bp::delivery_worker

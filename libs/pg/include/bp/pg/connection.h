@@ -62,6 +62,8 @@ void append_copy_text(std::string& out, std::string_view value);
 
 // Quotes an identifier ("my table" -> "\"my table\"").
 std::string quote_identifier(std::string_view name);
+// Quotes a string literal ("it's" -> "'it''s'"), for the rare statement that cannot take parameters.
+std::string quote_literal(std::string_view value);
 
 // SQLSTATE of a Postgres error message built by Connection ("" when unknown).
 std::string sqlstate_of(const Error& error);
