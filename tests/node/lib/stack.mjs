@@ -4,7 +4,8 @@
 // Needs the environment that `bash deploy/batchpipe.sh test` exports:
 //   BP_TEST_PG_URL  superuser URL of a running Postgres (postgresql://postgres@127.0.0.1:PORT/postgres)
 //   BP_TEST_NATS_URL  URL of a running nats-server with JetStream
-//   BP_BIN_DIR      directory of batchpipe-control-plane and batchpipe-gateway (default: build/bin)
+//   BP_BIN_DIR      directory of batchpipe-control-plane, batchpipe-gateway and
+//                   batchpipe-delivery-worker (default: build/bin)
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -58,6 +59,14 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function psql(url, sql) {
   await execFileAsync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql]);
+}
+
+/** Rows of a query as arrays of text fields (psql unaligned, tab-separated; NULL reads ''). */
+export async function psqlRows(url, sql) {
+  const { stdout } = await execFileAsync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-q', '-tA', '-F', '\t', '-c', sql], {
+    maxBuffer: 64 << 20,
+  });
+  return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
 }
 
 function databaseUrl(serverUrl, dbName) {
@@ -128,6 +137,14 @@ class Service {
     return !this.spawnError && this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
+  /** SIGKILL on purpose (a crash): the stack does not expect a clean exit from it any more. */
+  async kill9() {
+    this.killed = true;
+    if (!this.running) return this.exited;
+    this.proc.kill('SIGKILL');
+    return this.exited;
+  }
+
   /** SIGTERM, then the exit status (SIGKILL after the timeout, reported as such). */
   async stop() {
     if (!this.running) return this.exited;
@@ -177,13 +194,14 @@ async function deletePipes(stack) {
  * Starts a stack. Returns { gatewayUrl, natsUrl, controlPlaneGrpc, workspaces: {a, b}, startGateway, stop, logs }.
  * Each workspace is { id, key } (key = the bootstrap API key, "bp_v1_…").
  */
-export async function startStack({ workspaces = ['a', 'b'] } = {}) {
+export async function startStack({ workspaces = ['a', 'b'], controlPlaneEnv = {} } = {}) {
   const pgUrl = requiredEnv('BP_TEST_PG_URL');
   const natsUrl = requiredEnv('BP_TEST_NATS_URL');
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'bp-node-'));
   const dbName = randomName('bp_node');
   const services = [];
   const stack = { natsUrl, logDir, dbName, services, workspaces: {} };
+  const sinkDatabases = [];
 
   stack.logs = (lines) => services.map((s) => `----- ${s.label} (${s.logFile}) -----\n${s.tail(lines)}`).join('\n');
 
@@ -209,9 +227,16 @@ export async function startStack({ workspaces = ['a', 'b'] } = {}) {
     // Gateways first (they call the control-plane while draining), then the control-plane.
     for (const service of [...services].reverse()) {
       const status = await service.stop();
-      // Helpers (e.g. nats-server) may exit non-zero on SIGTERM; they must still exit.
+      // Helpers (e.g. nats-server) may exit non-zero on SIGTERM; they must still exit. A service
+      // a test SIGKILLed on purpose is only waited for.
+      if (service.killed) continue;
       const clean = service.helper ? !status.timedOut : status.code === 0;
       if (!clean) problems.push(`${service.label} did not exit 0 on SIGTERM: ${JSON.stringify(status)}`);
+    }
+    for (const name of sinkDatabases) {
+      await psql(pgUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err) =>
+        problems.push(`cannot drop ${name}: ${err.message}`),
+      );
     }
     if (dbCreated) {
       await psql(pgUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err) =>
@@ -233,6 +258,7 @@ export async function startStack({ workspaces = ['a', 'b'] } = {}) {
         BP_GRPC_LISTEN: `127.0.0.1:${grpcPort}`,
         BP_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
         BP_MASTER_KEY: masterKey,
+        ...controlPlaneEnv,
       };
       const controlPlane = new Service('control-plane', path.join(binDir, 'batchpipe-control-plane'), [], cpEnv, logDir);
       services.push(controlPlane);
@@ -286,6 +312,73 @@ export async function startStack({ workspaces = ['a', 'b'] } = {}) {
         return waitReady(`${url}/readyz`, gateway, label);
       });
       return { url, service: gateway };
+    };
+
+    /**
+     * Starts a delivery worker against this stack (BP_LEASE_TTL_MS 2000, BP_REFRESH_MS 500, private
+     * webhook targets allowed, file root stack.fileRoot shared by every worker of the stack) and
+     * waits for its /readyz; env overrides the defaults. Returns { label, id, url, service,
+     * stop(), kill9() }: stop() is SIGTERM and resolves to the exit status; kill9() is SIGKILL,
+     * after which the stack expects no clean exit from it. Workers still running when the stack
+     * stops get SIGTERM and must exit 0 within 10 s.
+     */
+    stack.fileRoot = path.join(logDir, 'files');
+    stack.startWorker = async (label = 'worker', env = {}) => {
+      const id = env.BP_WORKER_ID || randomName(label);
+      let worker;
+      let url;
+      await startOnFreePorts(1, async ([port]) => {
+        worker = new Service(
+          label,
+          path.join(binDir, 'batchpipe-delivery-worker'),
+          [],
+          {
+            BP_CONTROL_PLANE_ADDR: stack.controlPlaneGrpc,
+            BP_NATS_URL: natsUrl,
+            BP_HTTP_LISTEN: `127.0.0.1:${port}`,
+            BP_FILE_SINK_ROOT: stack.fileRoot,
+            BP_WEBHOOK_ALLOW_PRIVATE: '1',
+            BP_LEASE_TTL_MS: '2000',
+            BP_REFRESH_MS: '500',
+            BP_WORKER_ID: id,
+            ...env,
+          },
+          logDir,
+        );
+        services.push(worker);
+        url = `http://127.0.0.1:${port}`;
+        return waitReady(`${url}/readyz`, worker, label);
+      });
+      return {
+        label,
+        id,
+        url,
+        service: worker,
+        get running() {
+          return worker.running;
+        },
+        stop: () => worker.stop(),
+        kill9: () => worker.kill9(),
+      };
+    };
+
+    /**
+     * Creates a fresh database on the test Postgres for a sink (dropped when the stack stops).
+     * Returns { name, url, host, port, user, password }.
+     */
+    stack.createDatabase = async (prefix = 'bp_sink') => {
+      const name = randomName(prefix);
+      await psql(pgUrl, `CREATE DATABASE ${name}`);
+      sinkDatabases.push(name);
+      const server = new URL(pgUrl);
+      return {
+        name,
+        url: databaseUrl(pgUrl, name),
+        host: server.hostname,
+        port: Number(server.port || 5432),
+        user: decodeURIComponent(server.username || 'postgres'),
+        password: decodeURIComponent(server.password || ''),
+      };
     };
 
     stack.gatewayUrl = (await stack.startGateway()).url;
