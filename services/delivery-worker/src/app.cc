@@ -22,6 +22,7 @@ const std::vector<config::Setting>& settings() {
       {"BP_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s)"},
       {"BP_HTTP_LISTEN", "127.0.0.1:7072", "probes and metrics address (host:port)"},
       {"BP_WEBHOOK_ALLOW_PRIVATE", "0", "allow webhook targets on private or loopback addresses"},
+      {"BP_WEBHOOK_CA_FILE", "", "PEM file of extra CAs trusted for https webhooks (private PKI)"},
       {"BP_FILE_SINK_ROOT", "/var/lib/batchpipe/files", "root directory of file destinations"},
       {"BP_LEASE_TTL_MS", "10000", "how long a dead worker keeps its destinations"},
       {"BP_REFRESH_MS", "5000", "how often the destination list is re-read (change events refresh sooner)"},
@@ -73,6 +74,11 @@ int run(int argc, const char* const* argv) {
   options.refresh = std::chrono::milliseconds(*refresh);
   options.sink_env.file_root = cfg->get("BP_FILE_SINK_ROOT");
   options.sink_env.webhook_allow_private = cfg->get_bool("BP_WEBHOOK_ALLOW_PRIVATE");
+  options.sink_env.webhook_ca_file = cfg->get("BP_WEBHOOK_CA_FILE");
+  if (!options.sink_env.webhook_ca_file.empty() && access(options.sink_env.webhook_ca_file.c_str(), R_OK) != 0) {
+    log::error("delivery-worker cannot start", {{"error", "BP_WEBHOOK_CA_FILE is not a readable file"}});
+    return 1;
+  }
   Worker worker(options, stub, *nats, std::shared_ptr<Leases>(std::move(leases).value()));
 
   natsSubscription* changes = nullptr;

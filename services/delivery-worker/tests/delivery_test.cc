@@ -10,6 +10,9 @@
 #include <thread>
 
 #include "bp/asio.h"
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include "bp/control_plane/topology.h"
 #include "bp/delivery_worker/worker.h"
 #include "bp/uuid.h"
@@ -97,7 +100,8 @@ struct TestWorker {
   std::shared_ptr<Leases> leases;
   std::unique_ptr<Worker> worker;
 
-  TestWorker(Fixture& f, const std::string& file_root, std::chrono::milliseconds lease_ttl = std::chrono::seconds(5)) {
+  TestWorker(Fixture& f, const std::string& file_root, std::chrono::milliseconds lease_ttl = std::chrono::seconds(5),
+             const std::string& ca_file = "") {
     auto nats = bp::nats::Client::connect(bp::testing::nats_url(), "worker-test");
     REQUIRE(nats.ok());
     auto l = Leases::open(*nats, "test-" + bp::uuid::v4().substr(0, 8), lease_ttl);
@@ -107,6 +111,7 @@ struct TestWorker {
     options.refresh = std::chrono::milliseconds(300);
     options.sink_env.file_root = file_root;
     options.sink_env.webhook_allow_private = true;
+    options.sink_env.webhook_ca_file = ca_file;
     worker = std::make_unique<Worker>(options, f.stub_shared(), *nats, leases);
     worker->start();
   }
@@ -479,4 +484,83 @@ TEST_CASE("postgres columns mode: fields fill columns by name; type errors fail 
   }));
   CHECK(dead.dead_letters(0).record_id() == odd + ":0");
   CHECK(dead.dead_letters(0).error().find("22P02") != std::string::npos);
+}
+
+namespace {
+
+// An https receiver with a throw-away certificate for localhost (made with the openssl CLI).
+class TlsReceiver {
+ public:
+  explicit TlsReceiver(const fs::path& dir) : tls_(boost::asio::ssl::context::tls_server) {
+    cert_ = (dir / "cert.pem").string();
+    std::string key = (dir / "key.pem").string();
+    std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert_ +
+                      " -subj /CN=localhost -addext subjectAltName=DNS:localhost -days 1 2>/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    tls_.use_certificate_chain_file(cert_);
+    tls_.use_private_key_file(key, boost::asio::ssl::context::pem);
+    acceptor_.open(boost::asio::ip::tcp::v4());
+    acceptor_.bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TlsReceiver() {
+    stop_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket s(io_);
+    s.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  const std::string& cert() const { return cert_; }
+  int received() const { return received_; }
+
+ private:
+  void serve() {
+    namespace http = boost::beast::http;
+    while (!stop_) {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) break;
+      boost::beast::ssl_stream<boost::asio::ip::tcp::socket> stream(std::move(socket), tls_);
+      stream.handshake(boost::asio::ssl::stream_base::server, ec);
+      if (ec) continue;
+      boost::beast::flat_buffer buffer;
+      http::request<http::string_body> req;
+      http::read(stream, buffer, req, ec);
+      if (ec) continue;
+      auto doc = bp::json::parse(req.body());
+      if (doc && doc->IsArray()) received_ += static_cast<int>(doc->Size());
+      http::response<http::string_body> res{http::status::ok, 11};
+      res.prepare_payload();
+      http::write(stream, res, ec);
+      stream.shutdown(ec);
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ssl::context tls_;
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  std::string cert_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> received_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("webhook sink speaks https and verifies the receiver's certificate", "[integration]") {
+  TempDir certs;
+  TlsReceiver receiver(certs.path);
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "tls");
+  set_limits(f, ws, pipe.id(), 1000, 100);
+  create_destination(f, ws, pipe.id(), "webhook",
+                     R"({"url":"https://localhost:)" + std::to_string(receiver.port()) + R"(/hook"})");
+  for (int i = 0; i < 3; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
+  TempDir files;
+  TestWorker worker(f, files.path.string(), std::chrono::seconds(5), receiver.cert());
+  CHECK(eventually([&] { return receiver.received() == 6; }));
 }

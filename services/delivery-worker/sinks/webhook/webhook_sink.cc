@@ -92,6 +92,10 @@ class WebhookSink final : public Sink {
       }
     }
     tls_.set_default_verify_paths();
+    if (!env.webhook_ca_file.empty()) {
+      boost::system::error_code ec;
+      tls_.load_verify_file(env.webhook_ca_file, ec);  // a bad file leaves only the system CAs
+    }
     tls_.set_verify_mode(asio::ssl::verify_peer);
   }
 

@@ -30,6 +30,7 @@ struct SinkEnvironment {
   std::string destination_id;
   std::string file_root;         // BP_FILE_SINK_ROOT
   bool webhook_allow_private = false;
+  std::string webhook_ca_file;  // extra trusted CA certificates (PEM) for https webhooks
 };
 
 using SinkFactory =
