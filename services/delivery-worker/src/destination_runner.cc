@@ -90,6 +90,11 @@ bool DestinationRunner::deliverable() const {
 }
 
 void DestinationRunner::run() {
+  loop();
+  finished_ = true;
+}
+
+void DestinationRunner::loop() {
   const auto& d = destination_.destination();
   const std::string& id = d.id();
   if (!deliverable()) return;  // blocked or paused: records wait in the stream
@@ -135,6 +140,7 @@ void DestinationRunner::run() {
   }
 
   DeadLetterQueue dlq(nats_, d.pipe_id(), id);
+  bool lease_lost = false;
   PendingBatch pending;
   auto flush = [&]() {
     if (pending.messages.empty()) return;
@@ -147,8 +153,8 @@ void DestinationRunner::run() {
     run.set_started_at(clock::now_rfc3339());
     auto keep_waiting = [&]() {
       for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);  // hold them while we retry
-      if (!keep_lease()) stop_ = true;  // another worker owns it now; unacked messages go back to it
-      return !stop_.load();
+      if (!keep_lease()) lease_lost = true;  // another worker may own it now; unacked messages go back
+      return !stop_ && !lease_lost;
     };
     auto on_retry = [&](int attempt, const std::string& error) {
       run.set_attempts(attempt);
@@ -175,7 +181,7 @@ void DestinationRunner::run() {
     pending = PendingBatch{};
   };
 
-  while (!stop_) {
+  while (!stop_ && !lease_lost) {
     if (!keep_lease()) break;
     auto wait = limits_.max_interval;
     if (!pending.messages.empty()) {
@@ -204,7 +210,7 @@ void DestinationRunner::run() {
                   (static_cast<int64_t>(pending.batch.records.size() + records.size()) > limits_.max_records ||
                    static_cast<int64_t>(pending.batch.bytes + bytes) > limits_.max_bytes);
       if (full) flush();
-      if (stop_) break;
+      if (stop_ || lease_lost) break;
       if (pending.messages.empty()) {
         pending.batch.id = uuid::v4();
         pending.opened = Clock::now();

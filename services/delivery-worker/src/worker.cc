@@ -104,6 +104,8 @@ void Worker::refresh() {
   for (auto it = runners_.begin(); it != runners_.end();) {
     auto w = wanted.find(it->first);
     bool unchanged = w != wanted.end() && w->second.SerializeAsString() == it->second->destination().SerializeAsString();
+    // A runner that gave up (lost its lease while NATS was away, say) gets a fresh start.
+    if (unchanged && it->second->ended_by_itself() && it->second->deliverable()) unchanged = false;
     if (unchanged) {
       wanted.erase(w);
       ++it;

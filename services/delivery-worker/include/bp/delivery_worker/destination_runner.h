@@ -44,10 +44,13 @@ class DestinationRunner {
   // Asks the loop to stop; unacked messages come back to the consumer after AckWait.
   void stop();
   const ::batchpipe::v1::DeliveryDestination& destination() const { return destination_; }
+  // The loop ended although nobody asked it to stop (lease lost, NATS away, sink unusable).
+  bool ended_by_itself() const { return finished_ && !stop_; }
+  bool deliverable() const;
 
  private:
   void run();
-  bool deliverable() const;
+  void loop();
 
   ::batchpipe::v1::DeliveryDestination destination_;
   std::shared_ptr<nats::Client> nats_;
@@ -56,6 +59,7 @@ class DestinationRunner {
   SinkEnvironment env_;
   BatchLimits limits_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
   std::thread thread_;
 };
 
