@@ -79,7 +79,8 @@ int run(int argc, const char* const* argv) {
     log::error("delivery-worker cannot start", {{"error", "BP_WEBHOOK_CA_FILE is not a readable file"}});
     return 1;
   }
-  Worker worker(options, stub, *nats, std::shared_ptr<Leases>(std::move(leases).value()));
+  std::shared_ptr<Leases> worker_leases = std::move(leases).value();
+  Worker worker(options, stub, *nats, worker_leases);
 
   natsSubscription* changes = nullptr;
   auto on_change = [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -91,6 +92,7 @@ int run(int argc, const char* const* argv) {
     return 1;
   }
   ops::Probes probes;
+  probes.metrics = [&worker, leases = worker_leases] { return worker.metrics().render(leases->held(), worker.runners()); };
   probes.ready = [nats = *nats, &worker]() -> Status {
     if (!nats->connected()) return Error::unavailable("NATS is not connected");
     if (!worker.last_refresh_ok()) return Error::unavailable("cannot list destinations from the control-plane");

@@ -53,6 +53,28 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
   return out;
 }
 
+// Times and counts every write of the sink it wraps.
+class MeasuredSink final : public Sink {
+ public:
+  MeasuredSink(std::unique_ptr<Sink> inner, std::string type, std::shared_ptr<WorkerMetrics> metrics)
+      : inner_(std::move(inner)), type_(std::move(type)), metrics_(std::move(metrics)) {}
+  std::optional<SinkFailure> write(const DeliveryBatch& batch) override {
+    auto started = Clock::now();
+    auto failure = inner_->write(batch);
+    if (failure) {
+      metrics_->sink_error(type_);
+    } else {
+      metrics_->batch_written(type_, static_cast<int64_t>(batch.records.size()), Clock::now() - started);
+    }
+    return failure;
+  }
+
+ private:
+  std::unique_ptr<Sink> inner_;
+  std::string type_;
+  std::shared_ptr<WorkerMetrics> metrics_;
+};
+
 }  // namespace
 
 BatchLimits BatchLimits::from(const ::batchpipe::v1::PipeLimits& l) {
@@ -66,12 +88,14 @@ BatchLimits BatchLimits::from(const ::batchpipe::v1::PipeLimits& l) {
 
 DestinationRunner::DestinationRunner(::batchpipe::v1::DeliveryDestination destination,
                                      std::shared_ptr<nats::Client> nats, std::shared_ptr<Leases> leases,
-                                     std::shared_ptr<RunReporter> reporter, SinkEnvironment env)
+                                     std::shared_ptr<RunReporter> reporter, SinkEnvironment env,
+                                     std::shared_ptr<WorkerMetrics> metrics)
     : destination_(std::move(destination)),
       nats_(std::move(nats)),
       leases_(std::move(leases)),
       reporter_(std::move(reporter)),
       env_(std::move(env)),
+      metrics_(std::move(metrics)),
       limits_(BatchLimits::from(destination_.limits())) {
   env_.destination_id = destination_.destination().id();
 }
@@ -105,11 +129,12 @@ void DestinationRunner::loop() {
     log::error("destination cannot be delivered", {{"destination_id", id}, {"type", d.type()}});
     return;
   }
-  auto sink = (*factory)(*config, env_);
-  if (!sink) {
-    log::error("destination cannot be delivered", {{"destination_id", id}, {"error", sink.error().message}});
+  auto made = (*factory)(*config, env_);
+  if (!made) {
+    log::error("destination cannot be delivered", {{"destination_id", id}, {"error", made.error().message}});
     return;
   }
+  MeasuredSink sink(std::move(made).value(), d.type(), metrics_);
 
   const auto renew_every = leases_->ttl() / 3;
   auto sleep_for = [&](std::chrono::milliseconds d) {
@@ -163,7 +188,7 @@ void DestinationRunner::loop() {
       reporter_->report_run(run);
       log::warn("delivery failed", {{"destination_id", id}, {"attempt", std::to_string(attempt)}, {"error", error}});
     };
-    BatchDelivery delivery(**sink, dlq, limits_.max_attempts, keep_waiting, on_retry);
+    BatchDelivery delivery(sink, dlq, limits_.max_attempts, keep_waiting, on_retry);
     DeliveryOutcome outcome = pending.batch.records.empty() ? DeliveryOutcome{} : delivery.deliver(pending.batch);
     if (!outcome.abandoned) {
       for (auto& m : pending.messages) natsMsg_Ack(m.get(), nullptr);
@@ -173,6 +198,7 @@ void DestinationRunner::loop() {
                                                : std::to_string(outcome.dead_lettered) +
                                                      " records dead-lettered: " + outcome.last_error);
       run.set_finished_at(clock::now_rfc3339());
+      if (outcome.dead_lettered > 0) metrics_->dead_lettered(d.type(), outcome.dead_lettered);
       if (!pending.batch.records.empty()) {
         reporter_->report_run(run);
         reporter_->report_delivered(d.pipe_id(), outcome.delivered, outcome.dead_lettered);

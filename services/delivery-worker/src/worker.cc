@@ -118,7 +118,7 @@ void Worker::refresh() {
   // Changed runners are fully stopped (lease released) before their successor starts.
   retired.clear();
   for (auto& [id, d] : wanted) {
-    auto runner = std::make_unique<DestinationRunner>(d, nats_, leases_, reporter_, options_.sink_env);
+    auto runner = std::make_unique<DestinationRunner>(d, nats_, leases_, reporter_, options_.sink_env, metrics_);
     runner->start();
     runners_[id] = std::move(runner);
   }

@@ -12,6 +12,7 @@
 
 #include "batchpipe/v1/control_plane.pb.h"
 #include "bp/delivery_worker/leases.h"
+#include "bp/delivery_worker/metrics.h"
 #include "bp/delivery_worker/sink.h"
 #include "bp/nats/client.h"
 
@@ -37,7 +38,8 @@ struct BatchLimits {
 class DestinationRunner {
  public:
   DestinationRunner(::batchpipe::v1::DeliveryDestination destination, std::shared_ptr<nats::Client> nats,
-                    std::shared_ptr<Leases> leases, std::shared_ptr<RunReporter> reporter, SinkEnvironment env);
+                    std::shared_ptr<Leases> leases, std::shared_ptr<RunReporter> reporter, SinkEnvironment env,
+                    std::shared_ptr<WorkerMetrics> metrics);
   ~DestinationRunner();  // stops and joins
 
   void start();
@@ -57,6 +59,7 @@ class DestinationRunner {
   std::shared_ptr<Leases> leases_;
   std::shared_ptr<RunReporter> reporter_;
   SinkEnvironment env_;
+  std::shared_ptr<WorkerMetrics> metrics_;
   BatchLimits limits_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};

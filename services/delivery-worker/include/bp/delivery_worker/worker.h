@@ -46,6 +46,7 @@ class Worker {
   // Asks for a refresh now (a change event arrived).
   void poke();
   size_t runners() const;
+  const WorkerMetrics& metrics() const { return *metrics_; }
   bool last_refresh_ok() const { return last_refresh_ok_; }
 
  private:
@@ -57,6 +58,7 @@ class Worker {
   std::shared_ptr<nats::Client> nats_;
   std::shared_ptr<Leases> leases_;
   std::shared_ptr<RunReporter> reporter_;
+  std::shared_ptr<WorkerMetrics> metrics_ = std::make_shared<WorkerMetrics>();
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool poked_ = false;
