@@ -1,0 +1,49 @@
+// bp_js_publish: the buffer's bound. Publishes N messages of the ingest payload size to
+// JetStream asynchronously from one connection (as the gateway does) and reports msg/s.
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "bp/nats/client.h"
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: bp_js_publish NATS_URL SUBJECT BYTES [MESSAGES=200000] [MAX_PENDING=65536]\n");
+    return 2;
+  }
+  std::string url = argv[1], subject = argv[2];
+  size_t bytes = std::stoul(argv[3]);
+  long messages = argc > 4 ? std::stol(argv[4]) : 200000;
+  long max_pending = argc > 5 ? std::stol(argv[5]) : 65536;
+  auto client = bp::nats::Client::connect(url, "bp-js-publish");
+  if (!client) {
+    std::fprintf(stderr, "%s\n", client.error().message.c_str());
+    return 1;
+  }
+  static std::atomic<long> failed{0};
+  jsOptions opts;
+  jsOptions_Init(&opts);
+  opts.PublishAsync.MaxPending = max_pending;
+  opts.PublishAsync.ErrHandler = [](jsCtx*, jsPubAckErr*, void*) { ++failed; };
+  jsCtx* js = nullptr;
+  natsConnection_JetStream(&js, (*client)->connection(), &opts);
+  std::string payload(bytes, 'x');
+  auto start = std::chrono::steady_clock::now();
+  for (long i = 0; i < messages; ++i) {
+    while (js_PublishAsync(js, subject.c_str(), payload.data(), static_cast<int>(payload.size()), nullptr) != NATS_OK) {
+    }
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 60000;
+  js_PublishAsyncComplete(js, &po);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("{\"bound\":\"jetstream_async_publish\",\"bytes\":%zu,\"messages\":%ld,\"seconds\":%.3f,"
+              "\"msg_per_s\":%.0f,\"mb_per_s\":%.2f,\"failed\":%ld}\n",
+              bytes, messages, secs, messages / secs, messages * static_cast<double>(bytes) / secs / 1e6, failed.load());
+  jsCtx_Destroy(js);
+  return 0;
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Benchmarks: starts a private local stack, measures ingest against its bounds (a Beast server
+# that answers 202 and does nothing; JetStream async publish of the same payloads), prints a
+# Markdown report and writes it to bench/results/. Usage: bash bench/run.sh [SECONDS=10]
+set -euo pipefail
+repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+seconds="${1:-10}"
+conns="${BP_BENCH_CONNECTIONS:-64}"
+bin="${BP_BUILD_DIR:-$repo/build}/bin"
+cd "$repo"
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+export BP_DATA_DIR="/var/tmp/bp-bench-$$"
+export BP_PG_PORT="$(free_port)" BP_NATS_PORT="$(free_port)" BP_NATS_MONITOR_PORT="$(free_port)"
+export BP_GATEWAY_PORT="$(free_port)" BP_CONTROL_PLANE_GRPC_PORT="$(free_port)"
+export BP_CONTROL_PLANE_HTTP_PORT="$(free_port)" BP_WORKER_HTTP_PORT="$(free_port)"
+null_port="$(free_port)"
+cleanup() {
+  [[ -z "${null_pid:-}" ]] || kill "$null_pid" 2>/dev/null || true
+  bash deploy/batchpipe.sh down >/dev/null 2>&1 || true
+  rm -rf -- "$BP_DATA_DIR"
+}
+trap cleanup EXIT
+
+up_log="$(bash deploy/batchpipe.sh up 2>&1)" || { echo "$up_log" >&2; exit 1; }
+key="$(grep -o 'bp_v1_[A-Za-z0-9]*' <<<"$up_log" | head -n 1)"
+[[ -n "$key" ]] || { echo "no API key in the output of up" >&2; exit 1; }
+gw="http://127.0.0.1:$BP_GATEWAY_PORT"
+auth="Authorization: Bearer $key"
+
+# A pipe with a blocked destination: with interest retention a pipe without destinations keeps
+# nothing, which would measure less work than a real pipe (STACK-NOTES).
+new_pipe() {
+  local body="$1" id
+  id="$(curl -sf -X POST "$gw/v1/pipes" -H "$auth" -H 'Content-Type: application/json' -d "$body" |
+    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)"
+  curl -sf -o /dev/null -X POST "$gw/v1/pipes/$id/destinations" -H "$auth" -H 'Content-Type: application/json' \
+    -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}'
+  echo "$id"
+}
+pipe="$(new_pipe '{"name":"bench"}')"
+cors_pipe="$(new_pipe '{"name":"bench_cors","require_api_key":false}')"
+curl -sf -o /dev/null -X POST "$gw/v1/pipes/$cors_pipe/allowed-origins" -H "$auth" -H 'Content-Type: application/json' \
+  -d '{"origin_domain":"https://app.example.com"}'
+
+"$bin/bp_null_server" "$null_port" "$(nproc)" &
+null_pid=$!
+sleep 0.3
+
+field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
+load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
+
+one_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=1)"
+hundred_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=100)"
+one_body="$(field "$one_bound" body_bytes)"
+hundred_body="$(field "$hundred_bound" body_bytes)"
+js_one="$("$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" bench.bound "$((one_body + 2))" 200000)"
+js_hundred="$("$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" bench.bound "$hundred_body" 20000)"
+
+one="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1)"
+peak="$(field "$one" req_per_s)"
+half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')")"
+hundred="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=100)"
+cors="$(load --url="$gw/v1/ingest/$cors_pipe" --origin=https://app.example.com --records=1)"
+gw_pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
+rss_kb="$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")"
+stored="$(curl -sf "http://127.0.0.1:$BP_NATS_MONITOR_PORT/jsz?streams=1" | grep -o '"messages": *[0-9]*' | head -n 1 | grep -o '[0-9]*$')"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN{ print (a < b ? a : b) }'; }
+bound_one="$(min "$(field "$one_bound" req_per_s)" "$(field "$js_one" msg_per_s)")"
+bound_hundred="$(min "$(field "$hundred_bound" req_per_s)" "$(field "$js_hundred" msg_per_s)")"
+row() { # label result bound
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(field "$2" req_per_s)" "$(field "$2" records_per_s)" \
+    "$(field "$2" p50_ms)" "$(field "$2" p99_ms)" "$(field "$2" p999_ms)" "$(grep -o '"status":{[^}]*}' <<<"$2" | cut -d: -f2-)" \
+    "$3" "$(ratio "$(field "$2" req_per_s)" "$3")"
+}
+mkdir -p bench/results
+report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
+{
+  echo "# Ingest benchmark, $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+  echo
+  echo "Command: \`bash bench/run.sh $seconds\` ($conns keep-alive connections, everything on this one machine)."
+  echo
+  echo "| scenario | req/s | records/s | p50 ms | p99 ms | p99.9 ms | statuses | bound req/s | of bound |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  row "1 record/request, closed loop" "$one" "$bound_one"
+  row "1 record/request, open loop at half the peak" "$half" "$bound_one"
+  row "100 records/request, closed loop" "$hundred" "$bound_hundred"
+  row "CORS-only browser-style, 1 record" "$cors" "$bound_one"
+  echo
+  echo "Bounds measured in the same run: a Beast server answering 202 without work"
+  echo "($(field "$one_bound" req_per_s) req/s of 1 record, $(field "$hundred_bound" req_per_s) req/s of 100 records)"
+  echo "and JetStream async publish from one connection ($(field "$js_one" msg_per_s) msg/s of $((one_body + 2)) B,"
+  echo "$(field "$js_hundred" msg_per_s) msg/s of $hundred_body B). The bound of a scenario is the lower of the two."
+  echo
+  echo "Gateway peak RSS: $((rss_kb / 1024)) MB. Messages stored in BP_INGEST after the run: $stored."
+  echo
+  echo "Raw results:"
+  echo
+  echo '```'
+  printf '%s\n' "$one_bound" "$hundred_bound" "$js_one" "$js_hundred" "$one" "$half" "$hundred" "$cors"
+  echo '```'
+} | tee "$report"
