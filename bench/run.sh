@@ -101,7 +101,7 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "and JetStream async publish from one connection ($(field "$js_one" msg_per_s) msg/s of $((one_body + 2)) B,"
   echo "$(field "$js_hundred" msg_per_s) msg/s of $hundred_body B). The bound of a scenario is the lower of the two."
   echo
-  echo "Gateway peak RSS: $((rss_kb / 1024)) MB. Messages stored in BP_INGEST after the run: $stored."
+  echo "Gateway peak RSS: $((rss_kb / 1024)) MB. Messages stored in BP_INGEST after the run (the bound's included): $stored."
   echo
   echo "Raw results:"
   echo
