@@ -16,11 +16,11 @@ import { connect } from 'nats';
 import { Webhook } from 'standardwebhooks';
 import { Api } from './lib/api.mjs';
 import { STREAM } from './lib/jetstream.mjs';
-import { eventually, knownBugTest, psqlRows, randomName, sleep, useStack } from './lib/stack.mjs';
+import { eventually, psqlRows, randomName, sleep, useStack } from './lib/stack.mjs';
 
 let api;
 let sinkDb; // a fresh database on the test Postgres, for postgres destinations
-let worker; // the worker of tests 1-7 (test 8 stops it)
+let worker; // the one worker of the single-worker tests (the SIGKILL test stops it)
 let nc; // NATS, to read leases (KV bp_leases) and consumer state
 let jsm;
 const receivers = [];
@@ -243,6 +243,15 @@ class Receiver {
   }
 }
 
+/** Runs fn; whatever happens, SIGTERMs the workers still running (the stack checks their exit). */
+async function stoppingAfterwards(workers, fn) {
+  try {
+    return await fn();
+  } finally {
+    for (const w of workers) if (w.running) await w.stop();
+  }
+}
+
 /** Counts of how often each expected `n` arrived: {missing, duplicates, unexpected}. */
 function tally(expected, received) {
   const counts = new Map(expected.map((r) => [r.n, 0]));
@@ -282,7 +291,7 @@ async function fileSinkRecords(dir, { gzip = false } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1-7: one worker
+// One worker
 
 test('postgres jsonb: 1000 records of 200 requests land exactly once, with runs and usage', async (t) => {
   const started = Date.now();
@@ -487,9 +496,8 @@ test('poison records are dead letters with the error, the rest is delivered; rep
   await waitFor(async () => assert.equal((await usageTotal(pipe.id)).records_delivered, 80), 10_000);
 });
 
-knownBugTest(
+test(
   'a replayed dead letter that fails again is a dead letter again',
-  'BP_DLQ dedupes Msg-Id dlq:<destination>:<record_id> for 10 minutes: a replayed record that fails again is dropped',
   async (t) => {
     const receiver = await new Receiver({ respond: (req) => (JSON.parse(req.body).some((r) => r.poison) ? 400 : 200) }).start();
     const pipe = await api.createPipe({ name: randomName('replay_again') });
@@ -607,14 +615,18 @@ test('file sink: complete NDJSON files, plain and gzip, rotated by size', async 
 });
 
 // ---------------------------------------------------------------------------------------------
-// 8-9: several workers, crashes and shutdown
+// Several workers, crashes and shutdown
 
 test('three workers, one SIGKILLed mid-stream: every accepted record reaches all four sinks', async (t) => {
   // Only this test's workers from here on.
   const first = await worker.stop();
   assert.deepEqual(first, { code: 0, signal: null }, 'worker-1 exits 0 on SIGTERM');
   const workers = await Promise.all(['worker-a', 'worker-b', 'worker-c'].map((name) => stack.startWorker(name)));
+  await stoppingAfterwards(workers, () => crashTest(t, workers));
+});
 
+/** The body of the SIGKILL test, with its three workers. */
+async function crashTest(t, workers) {
   const base = randomName('crash');
   const table = randomName('crash');
   const hook = await new Receiver().start();
@@ -689,45 +701,50 @@ test('three workers, one SIGKILLed mid-stream: every accepted record reaches all
   const usage = await waitFor(async () => {
     const total = await usageTotal(pipe.id);
     assert.equal(total.records_accepted, expected.length);
-    assert.ok(total.records_delivered >= 4 * expected.length, JSON.stringify(total));
     return total;
   }, 10_000);
+  // Not asserted: a worker killed between its ack and its usage report loses that count, and a
+  // redelivered batch is counted twice.
   t.diagnostic(`usage: records_delivered ${usage.records_delivered} for 4 x ${expected.length} records`);
 
   for (const w of survivors) assert.deepEqual(await w.stop(), { code: 0, signal: null }, `${w.label} exits 0 on SIGTERM`);
-});
+}
 
 test('SIGTERM while a destination is retrying: exit 0 within 10 s, the records are not lost', async (t) => {
-  let up = false;
-  const receiver = await new Receiver({ respond: () => (up ? 200 : 503) }).start();
-  const retryingWorker = await stack.startWorker('worker-retrying');
-  const pipe = await api.createPipe({ name: randomName('sigterm') });
-  const dest = await createDestination(pipe.id, 'webhook', { url: receiver.url, timeout_ms: 2000 });
-  const results = await ingestAll(pipe.id, makeBodies('sigterm', 5));
-  await waitFor(async () => {
-    const runs = await listRuns(pipe.id, dest.id);
-    assert.ok(runs.some((r) => r.status === 'retrying'), 'a retrying run');
-  }, 10_000, 100);
+  const started = [];
+  await stoppingAfterwards(started, async () => {
+    let up = false;
+    const receiver = await new Receiver({ respond: () => (up ? 200 : 503) }).start();
+    const retryingWorker = await stack.startWorker('worker-retrying');
+    started.push(retryingWorker);
+    const pipe = await api.createPipe({ name: randomName('sigterm') });
+    const dest = await createDestination(pipe.id, 'webhook', { url: receiver.url, timeout_ms: 2000 });
+    const results = await ingestAll(pipe.id, makeBodies('sigterm', 5));
+    await waitFor(async () => {
+      const runs = await listRuns(pipe.id, dest.id);
+      assert.ok(runs.some((r) => r.status === 'retrying'), 'a retrying run');
+    }, 10_000, 100);
 
-  const stopping = Date.now();
-  const status = await retryingWorker.stop();
-  const took = Date.now() - stopping;
-  assert.deepEqual(status, { code: 0, signal: null }, `exit status ${JSON.stringify(status)}`);
-  assert.ok(took < 10_000, `stopped in ${took} ms`);
-  t.diagnostic(`stopped in ${took} ms`);
-  assert.equal(receiver.accepted().length, 0);
+    const stopping = Date.now();
+    const status = await retryingWorker.stop();
+    const took = Date.now() - stopping;
+    assert.deepEqual(status, { code: 0, signal: null }, `exit status ${JSON.stringify(status)}`);
+    assert.ok(took < 10_000, `stopped in ${took} ms`);
+    t.diagnostic(`stopped in ${took} ms`);
+    assert.equal(receiver.accepted().length, 0);
 
-  // Unacked, so another worker delivers them once the destination is back.
-  up = true;
-  const next = await stack.startWorker('worker-after-sigterm');
-  const expected = allRecords(results);
-  await waitFor(() => assert.deepEqual(tally(expected, receiver.records()), { missing: 0, duplicates: 0, unexpected: 0 }), 20_000);
-  assert.deepEqual(await next.stop(), { code: 0, signal: null });
+    // Unacked, so another worker delivers them once the destination is back.
+    up = true;
+    const next = await stack.startWorker('worker-after-sigterm');
+    started.push(next);
+    const expected = allRecords(results);
+    await waitFor(() => assert.deepEqual(tally(expected, receiver.records()), { missing: 0, duplicates: 0, unexpected: 0 }), 20_000);
+    assert.deepEqual(await next.stop(), { code: 0, signal: null });
+  });
 });
 
-knownBugTest(
+test(
   "a SIGKILLed worker's leases expire after its BP_LEASE_TTL_MS",
-  'bp_leases keeps the TTL of whichever worker created the bucket; BP_LEASE_TTL_MS of later workers is ignored',
   async (t) => {
     const bucket = await jsm.streams.info('KV_bp_leases');
     const bucketTtl = bucket.config.max_age / 1e6;
@@ -735,23 +752,27 @@ knownBugTest(
     t.diagnostic(`bucket max_age ${bucketTtl} ms; worker BP_LEASE_TTL_MS ${ttl}`);
     const receiver = await new Receiver().start();
     const leaseWorker = await stack.startWorker('worker-lease', { BP_LEASE_TTL_MS: String(ttl) });
-    const pipe = await api.createPipe({ name: randomName('lease') });
-    const dest = await createDestination(pipe.id, 'webhook', { url: receiver.url });
-    await waitFor(async () => assert.equal(await leaseHolder(dest.id), leaseWorker.id), 10_000, 50);
-    await sleep(ttl / 3 + 100); // a renewal, so the lease is fresh when the worker dies
-    await leaseWorker.kill9();
-    const killed = Date.now();
-    // Renewed every ttl/3: the lease must outlive the kill by at least 2/3 of ttl and at most ttl.
-    await waitFor(async () => assert.equal(await leaseHolder(dest.id), null), ttl + 1500, 50);
-    const lived = Date.now() - killed;
-    t.diagnostic(`lease gone ${lived} ms after SIGKILL`);
-    assert.ok(lived >= (ttl * 2) / 3 - 200, `lease lived ${lived} ms after SIGKILL, much less than ${ttl} ms`);
+    await stoppingAfterwards([leaseWorker], () => leaseTest(t, leaseWorker, receiver, ttl));
   },
 );
 
-knownBugTest(
+/** The body of the lease TTL test. */
+async function leaseTest(t, leaseWorker, receiver, ttl) {
+  const pipe = await api.createPipe({ name: randomName('lease') });
+  const dest = await createDestination(pipe.id, 'webhook', { url: receiver.url });
+  await waitFor(async () => assert.equal(await leaseHolder(dest.id), leaseWorker.id), 10_000, 50);
+  await sleep(ttl / 3 + 100); // a renewal, so the lease is fresh when the worker dies
+  await leaseWorker.kill9();
+  const killed = Date.now();
+  // Renewed every ttl/3: the lease must outlive the kill by at least 2/3 of ttl and at most ttl.
+  await waitFor(async () => assert.equal(await leaseHolder(dest.id), null), ttl + 1500, 50);
+  const lived = Date.now() - killed;
+  t.diagnostic(`lease gone ${lived} ms after SIGKILL`);
+  assert.ok(lived >= (ttl * 2) / 3 - 200, `lease lived ${lived} ms after SIGKILL, much less than ${ttl} ms`);
+}
+
+test(
   'SIGTERM while a webhook request hangs (timeout_ms 30000): exit 0 within 10 s',
-  'the in-flight sink write is not interrupted on shutdown: the worker exits only after timeout_ms',
   async (t) => {
     const held = [];
     const receiver = await new Receiver().start();

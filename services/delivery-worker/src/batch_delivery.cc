@@ -25,7 +25,9 @@ Status DeadLetterQueue::put(const Record& record, const std::string& error, int 
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Bp-Error", reason.c_str());
   jsPubOptions po;
   jsPubOptions_Init(&po);
-  std::string msg_id = "dlq:" + destination_id_ + ":" + record.id;  // a re-dead-lettered record is stored once
+  // A redelivery of the same ingest message dead-letters its record once; a replayed record comes
+  // in a new message (a new sequence), so failing again makes it a dead letter again.
+  std::string msg_id = "dlq:" + destination_id_ + ":" + record.id + ":" + std::to_string(record.source_sequence);
   po.MsgId = msg_id.c_str();
   jsPubAck* ack = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);

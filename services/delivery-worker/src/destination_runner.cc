@@ -35,11 +35,18 @@ std::string header(natsMsg* m, const char* name) {
 // dead letter names the one destination it is for; the others skip it.
 std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
   std::vector<Record> out;
+  uint64_t sequence = 0;
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+    sequence = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+  }
   std::string only = header(m, "Bp-Only-Destination");
   if (!only.empty() && only != destination_id) return out;
   if (std::string record_id = header(m, "Bp-Record-Id"); !record_id.empty()) {
     // A replayed dead letter: one record, keeping its original id.
-    out.push_back({record_id, header(m, "Bp-Received-At"), std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m))});
+    out.push_back({record_id, header(m, "Bp-Received-At"), std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)),
+                   sequence});
     return out;
   }
   std::string request_id = header(m, "Bp-Request-Id");
@@ -48,7 +55,7 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
   if (!doc || !doc->IsArray()) return out;
   int index = 0;
   for (const auto& record : doc->GetArray()) {
-    out.push_back({request_id + ":" + std::to_string(index++), received_at, json::to_string(record)});
+    out.push_back({request_id + ":" + std::to_string(index++), received_at, json::to_string(record), sequence});
   }
   return out;
 }
@@ -56,6 +63,7 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
 // Times and counts every write of the sink it wraps.
 class MeasuredSink final : public Sink {
  public:
+  void cancel() override { inner_->cancel(); }
   MeasuredSink(std::unique_ptr<Sink> inner, std::string type, std::shared_ptr<WorkerMetrics> metrics)
       : inner_(std::move(inner)), type_(std::move(type)), metrics_(std::move(metrics)) {}
   std::optional<SinkFailure> write(const DeliveryBatch& batch) override {
@@ -107,7 +115,11 @@ DestinationRunner::~DestinationRunner() {
 
 void DestinationRunner::start() { thread_ = std::thread([this] { run(); }); }
 
-void DestinationRunner::stop() { stop_ = true; }
+void DestinationRunner::stop() {
+  stop_ = true;
+  std::lock_guard lock(sink_mutex_);
+  if (active_sink_) active_sink_->cancel();
+}
 
 bool DestinationRunner::deliverable() const {
   return destination_.destination().destination_status() == "active" && destination_.pipe_status() != "paused";
@@ -135,6 +147,18 @@ void DestinationRunner::loop() {
     return;
   }
   MeasuredSink sink(std::move(made).value(), d.type(), metrics_);
+  struct ActiveSink {  // registered for stop() while this loop may write
+    DestinationRunner* runner;
+    ActiveSink(DestinationRunner* r, Sink* s) : runner(r) {
+      std::lock_guard lock(r->sink_mutex_);
+      r->active_sink_ = s;
+      if (r->stop_) s->cancel();
+    }
+    ~ActiveSink() {
+      std::lock_guard lock(runner->sink_mutex_);
+      runner->active_sink_ = nullptr;
+    }
+  } active{this, &sink};
 
   const auto renew_every = leases_->ttl() / 3;
   auto sleep_for = [&](std::chrono::milliseconds d) {

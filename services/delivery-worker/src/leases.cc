@@ -1,6 +1,8 @@
 // Leases: create to take, update-with-revision to renew, delete to release.
 #include "bp/delivery_worker/leases.h"
 
+#include <algorithm>
+
 #include "bp/log.h"
 
 namespace bp::delivery_worker {
@@ -18,9 +20,34 @@ Result<std::unique_ptr<Leases>> Leases::open(std::shared_ptr<nats::Client> nats,
   cfg.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
   cfg.StorageType = js_MemoryStorage;
   natsStatus s = js_CreateKeyValue(&leases->kv_, leases->nats_->jetstream(), &cfg);
-  if (s != NATS_OK) s = js_KeyValue(&leases->kv_, leases->nats_->jetstream(), "bp_leases");
+  if (s != NATS_OK) {
+    s = js_KeyValue(&leases->kv_, leases->nats_->jetstream(), "bp_leases");
+    if (s == NATS_OK) leases->align_ttl();
+  }
   if (s != NATS_OK) return nats::error_from(s, static_cast<jsErrCode>(0), "cannot open the lease bucket");
   return leases;
+}
+
+// The bucket exists already: its TTL (the stream's MaxAge) is what expires leases, whatever this
+// worker was configured with. Make it this worker's, so that renewals every ttl/3 keep them alive.
+void Leases::align_ttl() {
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (js_GetStreamInfo(&info, nats_->jetstream(), "KV_bp_leases", nullptr, &jerr) != NATS_OK || !info) return;
+  int64_t want = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl_).count();
+  if (info->Config->MaxAge != want) {
+    log::warn("lease bucket TTL differs from BP_LEASE_TTL_MS; setting it",
+              {{"bucket_ttl_ms", std::to_string(info->Config->MaxAge / 1000000)}, {"ttl_ms", std::to_string(ttl_.count())}});
+    info->Config->MaxAge = want;
+    info->Config->Duplicates = std::min(info->Config->Duplicates, want);  // may not exceed MaxAge
+    jsStreamInfo* updated = nullptr;
+    natsStatus s = js_UpdateStream(&updated, nats_->jetstream(), info->Config, nullptr, &jerr);
+    if (updated) jsStreamInfo_Destroy(updated);
+    if (s != NATS_OK) {
+      log::error("cannot set the lease bucket TTL", {{"error", nats::error_from(s, jerr, "update KV_bp_leases").message}});
+    }
+  }
+  jsStreamInfo_Destroy(info);
 }
 
 Leases::~Leases() {

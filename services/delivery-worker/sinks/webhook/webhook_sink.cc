@@ -5,6 +5,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include <chrono>
+#include <mutex>
 
 #include "bp/asio.h"
 #include "bp/crypto.h"
@@ -131,8 +132,26 @@ class WebhookSink final : public Sink {
   }
 
  private:
+  void cancel() override {
+    std::lock_guard lock(io_mutex_);
+    cancelled_ = true;
+    if (io_) io_->stop();
+  }
+
   std::optional<SinkFailure> send(http::request<http::string_body>& req) {
     asio::io_context io;
+    {
+      std::lock_guard lock(io_mutex_);
+      if (cancelled_) return SinkFailure{false, "cancelled: the worker is stopping"};
+      io_ = &io;
+    }
+    struct Detach {
+      WebhookSink* self;
+      ~Detach() {
+        std::lock_guard lock(self->io_mutex_);
+        self->io_ = nullptr;
+      }
+    } detach{this};
     tcp::resolver resolver(io);
     auto endpoints = resolver.resolve(url_.host, url_.port);
     std::vector<tcp::endpoint> allowed;
@@ -146,8 +165,13 @@ class WebhookSink final : public Sink {
     // Async operations, run to completion here: only they honour the stream's timeout.
     http::response<http::string_body> res;
     std::exception_ptr failure;
-    asio::co_spawn(io, exchange(io, allowed, req, res), [&failure](std::exception_ptr e) { failure = e; });
+    bool done = false;
+    asio::co_spawn(io, exchange(io, allowed, req, res), [&failure, &done](std::exception_ptr e) {
+      failure = e;
+      done = true;
+    });
     io.run();
+    if (!done) return SinkFailure{false, "cancelled: the worker is stopping"};
     if (failure) std::rethrow_exception(failure);
     unsigned status = res.result_int();
     if (status >= 200 && status < 300) return std::nullopt;
@@ -177,6 +201,9 @@ class WebhookSink final : public Sink {
     }
   }
 
+  std::mutex io_mutex_;
+  asio::io_context* io_ = nullptr;  // of the write in progress, for cancel()
+  bool cancelled_ = false;
   Url url_;
   std::string secret_;
   bool ndjson_;

@@ -11,6 +11,7 @@ struct Record {
   std::string id;           // <request_id>:<index>, stable across redeliveries
   std::string received_at;  // RFC 3339, when the gateway accepted it
   std::string json;         // the record object, serialized
+  uint64_t source_sequence = 0;  // BP_INGEST sequence of the message it came in (0 = unknown)
 };
 
 struct DeliveryBatch {

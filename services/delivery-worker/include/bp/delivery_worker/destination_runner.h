@@ -63,6 +63,8 @@ class DestinationRunner {
   BatchLimits limits_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};
+  std::mutex sink_mutex_;
+  Sink* active_sink_ = nullptr;  // so that stop() can cancel a write in progress
   std::thread thread_;
 };
 

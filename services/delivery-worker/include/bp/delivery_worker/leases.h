@@ -31,6 +31,7 @@ class Leases {
 
  private:
   Leases() = default;
+  void align_ttl();
   std::shared_ptr<nats::Client> nats_;
   kvStore* kv_ = nullptr;
   std::string worker_id_;

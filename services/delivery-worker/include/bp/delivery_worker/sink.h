@@ -23,6 +23,9 @@ class Sink {
   virtual ~Sink() = default;
   // Writes every record durably, or fails as a whole. Safe to call again with the same batch.
   virtual std::optional<SinkFailure> write(const DeliveryBatch& batch) = 0;
+  // Called from another thread on shutdown: makes a write in progress return soon (as a
+  // transient failure). Sinks whose writes are short need not do anything.
+  virtual void cancel() {}
 };
 
 // What sinks may need from the worker's settings.
