@@ -25,7 +25,9 @@ class LookupCache {
 
   LookupCache(Fetch fetch, std::chrono::milliseconds ttl) : fetch_(std::move(fetch)), ttl_(ttl) {}
 
-  // kNotFound is cached like a value (so unknown ids cannot hammer the control-plane).
+  // kNotFound is cached like a value (so unknown ids cannot hammer the control-plane). A found
+  // value past its TTL is served at once while one background call refreshes it, so no request
+  // waits for the control-plane on a hot key.
   boost::asio::awaitable<Result<Value>> get(const std::string& key) {
     std::unique_lock lock(mutex_);
     if (entries_.size() >= kMaxEntries && !entries_.count(key)) trim();
@@ -34,6 +36,16 @@ class LookupCache {
     if (entry.result && now - entry.fetched_at < ttl_) {
       ++hits_;
       co_return *entry.result;
+    }
+    if (entry.result && entry.result->ok()) {
+      ++hits_;
+      Result<Value> stale = *entry.result;
+      if (!entry.in_flight) {
+        entry.in_flight = true;
+        lock.unlock();
+        boost::asio::co_spawn(co_await boost::asio::this_coro::executor, refresh_quietly(key), boost::asio::detached);
+      }
+      co_return stale;
     }
     ++misses_;
     if (entry.in_flight) {
@@ -45,27 +57,12 @@ class LookupCache {
     }
     entry.in_flight = true;
     lock.unlock();
-    Result<Value> fetched = co_await fetch_(key);
-    lock.lock();
-    auto& e = entries_[key];
-    bool keep_stale = !fetched && fetched.error().code != ErrorCode::kNotFound && e.result && e.result->ok();
-    if (keep_stale) {
-      fetched = *e.result;  // the control-plane is unreachable: serve what we had
-    } else {
-      e.result = std::make_unique<Result<Value>>(fetched);
-      e.fetched_at = std::chrono::steady_clock::now();
-    }
-    if (!fetched.ok() && fetched.error().code != ErrorCode::kNotFound) e.result.reset();  // do not cache errors
-    e.in_flight = false;
-    auto waiters = std::move(e.waiters);
-    e.waiters.clear();
-    lock.unlock();
-    for (auto& w : waiters) w(fetched);
-    co_return fetched;
+    co_return co_await refresh(key);
   }
 
   void evict(const std::string& key) {
     std::lock_guard lock(mutex_);
+    ++evictions_;
     auto it = entries_.find(key);
     if (it != entries_.end() && !it->second.in_flight) {
       entries_.erase(it);
@@ -77,6 +74,7 @@ class LookupCache {
   // Drops every entry whose value matches.
   void evict_if(const std::function<bool(const V&)>& match) {
     std::lock_guard lock(mutex_);
+    ++evictions_;
     for (auto& [key, entry] : entries_) {
       if (entry.result && entry.result->ok() && match(*entry.result->value())) entry.result.reset();
     }
@@ -87,6 +85,37 @@ class LookupCache {
 
  private:
   static constexpr size_t kMaxEntries = 100000;
+
+  boost::asio::awaitable<void> refresh_quietly(std::string key) { (void)co_await refresh(std::move(key)); }
+
+  // Fetches `key` (marked in flight by the caller), stores the answer and wakes the waiters.
+  boost::asio::awaitable<Result<Value>> refresh(std::string key) {
+    uint64_t evictions_before = 0;
+    {
+      std::lock_guard lock(mutex_);
+      evictions_before = evictions_;
+    }
+    Result<Value> fetched = co_await fetch_(key);
+    std::unique_lock lock(mutex_);
+    auto& e = entries_[key];
+    // A change event that arrived meanwhile may have made this answer stale: answer the waiters
+    // but do not keep it, so that the next request asks again.
+    bool outdated = evictions_ != evictions_before;
+    bool keep_stale = !fetched && fetched.error().code != ErrorCode::kNotFound && e.result && e.result->ok();
+    if (keep_stale) {
+      fetched = *e.result;  // the control-plane is unreachable: serve what we had
+    } else if (!outdated) {
+      e.result = std::make_unique<Result<Value>>(fetched);
+      e.fetched_at = std::chrono::steady_clock::now();
+    }
+    if (outdated || (!fetched.ok() && fetched.error().code != ErrorCode::kNotFound)) e.result.reset();
+    e.in_flight = false;
+    auto waiters = std::move(e.waiters);
+    e.waiters.clear();
+    lock.unlock();
+    for (auto& w : waiters) w(fetched);
+    co_return fetched;
+  }
 
   // Bounds memory against floods of unknown ids: forget everything not being fetched.
   void trim() {
@@ -106,6 +135,7 @@ class LookupCache {
   std::chrono::milliseconds ttl_;
   std::mutex mutex_;
   std::map<std::string, Entry> entries_;
+  uint64_t evictions_ = 0;  // guarded by mutex_
   std::atomic<uint64_t> hits_{0}, misses_{0};
 };
 
