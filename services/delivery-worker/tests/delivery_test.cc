@@ -25,18 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Publishes one ingest message the way the gateway does.
-void publish(Fixture& f, const std::string& pipe_id, const std::string& request_id, int records) {
-  std::string body = "[";
-  for (int i = 0; i < records; ++i) {
-    if (i) body += ',';
-    body += "{\"n\":";
-    body += std::to_string(i);
-    body += ",\"req\":\"";
-    body += request_id;
-    body += "\"}";
-  }
-  body += "]";
+// Publishes one ingest message (a JSON array of records) the way the gateway does.
+void publish_body(Fixture& f, const std::string& pipe_id, const std::string& request_id, const std::string& body,
+                  int records) {
   natsMsg* msg = nullptr;
   std::string subject = "bp.in." + pipe_id;
   REQUIRE(natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
@@ -48,6 +39,21 @@ void publish(Fixture& f, const std::string& pipe_id, const std::string& request_
   REQUIRE(js_PublishMsg(&ack, f.nats().jetstream(), msg, nullptr, &jerr) == NATS_OK);
   jsPubAck_Destroy(ack);
   natsMsg_Destroy(msg);
+}
+
+// Publishes `records` records {"n":i,"req":request_id}.
+void publish(Fixture& f, const std::string& pipe_id, const std::string& request_id, int records) {
+  std::string body = "[";
+  for (int i = 0; i < records; ++i) {
+    if (i) body += ',';
+    body += "{\"n\":";
+    body += std::to_string(i);
+    body += ",\"req\":\"";
+    body += request_id;
+    body += "\"}";
+  }
+  body += "]";
+  publish_body(f, pipe_id, request_id, body, records);
 }
 
 template <class Pred>
@@ -345,18 +351,7 @@ TEST_CASE("a poison record goes to the dead-letter stream; the rest of its batch
   for (int i = 0; i < 3; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
   // Postgres refuses \u0000 in jsonb text: a record no retry will ever write.
   std::string poison_request = bp::uuid::v4();
-  {
-    std::string body = R"([{"ok":1},{"bad":"\u0000"}])";
-    natsMsg* msg = nullptr;
-    std::string subject = "bp.in." + pipe.id();
-    REQUIRE(natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
-    natsMsgHeader_Set(msg, "Bp-Request-Id", poison_request.c_str());
-    natsMsgHeader_Set(msg, "Bp-Received-At", "2026-01-01T00:00:00.000Z");
-    jsPubAck* ack = nullptr;
-    REQUIRE(js_PublishMsg(&ack, f.nats().jetstream(), msg, nullptr, nullptr) == NATS_OK);
-    jsPubAck_Destroy(ack);
-    natsMsg_Destroy(msg);
-  }
+  publish_body(f, pipe.id(), poison_request, R"([{"ok":1},{"bad":"\u0000"}])", 2);
   TempDir files;
   TestWorker worker(f, files.path.string());
   auto sink = bp::pg::Connection::connect(sink_db.url());
@@ -446,18 +441,7 @@ TEST_CASE("postgres columns mode: fields fill columns by name; type errors fail 
                                      sink_db.name() + R"(","user":"postgres","table":"signups","mode":"columns"})");
   for (int i = 0; i < 3; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);  // {"n":0|1,"req":...}
   std::string odd = bp::uuid::v4();
-  {
-    std::string body = R"([{"n":"not a number"},{"n":7,"plan":"pro","unknown":true}])";
-    natsMsg* msg = nullptr;
-    std::string subject = "bp.in." + pipe.id();
-    REQUIRE(natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
-    natsMsgHeader_Set(msg, "Bp-Request-Id", odd.c_str());
-    natsMsgHeader_Set(msg, "Bp-Received-At", "2026-01-01T00:00:00.000Z");
-    jsPubAck* ack = nullptr;
-    REQUIRE(js_PublishMsg(&ack, f.nats().jetstream(), msg, nullptr, nullptr) == NATS_OK);
-    jsPubAck_Destroy(ack);
-    natsMsg_Destroy(msg);
-  }
+  publish_body(f, pipe.id(), odd, R"([{"n":"not a number"},{"n":7,"plan":"pro","unknown":true}])", 2);
   TempDir files;
   TestWorker worker(f, files.path.string());
   REQUIRE(eventually([&] {
