@@ -23,7 +23,10 @@ nats_start() {
   check_port_free "$mon" BP_NATS_MONITOR_PORT || return 1
 
   mkdir -p -- "$store"
-  pid="$(spawn nats "$addr" "$health" "$bin" -js -sd "$store" -a 127.0.0.1 -p "$port" -m "$mon")" ||
+  # The gateway accepts bodies up to BP_MAX_BODY_BYTES (32 MiB by default) and publishes each as
+  # one message: raise NATS's 1 MB default to its 64 MB maximum. Only a config file can set it.
+  printf 'max_payload: 67108864\n' >"$store.conf"
+  pid="$(spawn nats "$addr" "$health" "$bin" -c "$store.conf" -js -sd "$store" -a 127.0.0.1 -p "$port" -m "$mon")" ||
     return 1
   local rc=0
   wait_until "$BP_READY_TIMEOUT" "$pid" http_ok "$health" || rc=$?

@@ -77,6 +77,15 @@ describe('accepted ingest', () => {
     assert.equal(msg.headers['Bp-Request-Id'], res.body.request_id);
   });
 
+  test('a 3 MB body (over NATS\'s 1 MB default message size) is accepted and stored whole', async () => {
+    const records = Array.from({ length: 3000 }, (_, i) => ({ i, pad: 'x'.repeat(1000) }));
+    const countBefore = await js.messageCount(pipe.id);
+    const res = await api.ingest(pipe.id, records);
+    assertAccepted(res, pipe, 3000);
+    assert.equal(await js.messageCount(pipe.id), countBefore + 1);
+    assert.equal((await js.lastMessage(pipe.id)).records.length, 3000);
+  });
+
   test('{} is one (empty) record', async () => {
     const res = await api.ingest(pipe.id, {});
     assertAccepted(res, pipe, 1);

@@ -128,6 +128,12 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
     co_return reject(400, "invalid_payload", "Idempotency-Key must be 1 to 255 visible ASCII characters", verdict.echo);
   }
   publish.msg_id = idempotency ? p.id() + ":" + std::string(*idempotency) : request_id;
+  if (static_cast<int64_t>(records.json.size()) > publisher_->max_payload()) {
+    co_return reject(413, "payload_too_large",
+                     "The records are larger than the buffer's message limit (" +
+                         std::to_string(publisher_->max_payload()) + " bytes); send them in smaller requests",
+                     verdict.echo);
+  }
   int64_t bytes = static_cast<int64_t>(records.json.size());
   publish.payload = std::move(records.json);
   auto outcome = co_await publisher_->publish(std::move(publish));

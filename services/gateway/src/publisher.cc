@@ -90,6 +90,11 @@ void Publisher::drain(std::chrono::milliseconds timeout) {
   js_PublishAsyncComplete(js_, &po);
 }
 
+int64_t Publisher::max_payload() const {
+  // Headers (ids, timestamps, count) take well under 1 KiB.
+  return natsConnection_GetMaxPayload(client_->connection()) - 1024;
+}
+
 size_t Publisher::in_flight() const {
   std::lock_guard lock(mutex_);
   return pending_.size();

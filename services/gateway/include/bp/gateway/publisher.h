@@ -41,6 +41,8 @@ class Publisher {
   // Waits (blocking) up to `timeout` for every in-flight publish to be acked; for shutdown.
   void drain(std::chrono::milliseconds timeout);
   size_t in_flight() const;
+  // The largest message the NATS server accepts (its max_payload), less room for headers.
+  int64_t max_payload() const;
 
  private:
   Publisher() = default;
