@@ -12,6 +12,7 @@
 #include "bp/control_plane/migrations.h"
 #include "bp/log.h"
 #include "bp/ops/ops_server.h"
+#include "bp/ops/stop_signals.h"
 
 namespace bp::control_plane {
 
@@ -85,12 +86,7 @@ int bootstrap(const config::Source& cfg) {
 }
 
 int serve(const config::Source& cfg) {
-  // Block the stop signals in every thread; the main thread waits for them below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ops::StopSignals stop_signals;  // before any thread starts
 
   auto keyring = crypto::Keyring::from_env();
   if (!keyring) return fail(keyring.error());
@@ -128,8 +124,7 @@ int serve(const config::Source& cfg) {
   if (!ops) return fail(ops.error());
   log::info("control-plane serving", {{"grpc", cfg.get("BP_GRPC_LISTEN")}, {"http", cfg.get("BP_HTTP_LISTEN")}});
 
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  int signal = stop_signals.wait();
   log::info("stopping", {{"signal", std::to_string(signal)}});
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   server->Wait();

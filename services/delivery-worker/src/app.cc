@@ -12,6 +12,7 @@
 #include "bp/nats/client.h"
 #include "bp/delivery_worker/worker.h"
 #include "bp/ops/ops_server.h"
+#include "bp/ops/stop_signals.h"
 #include "bp/uuid.h"
 
 namespace bp::delivery_worker {
@@ -40,11 +41,7 @@ int run(int argc, const char* const* argv) {
     return 2;
   }
   log::set_min_level(cfg->get("BP_LOG_LEVEL"));
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ops::StopSignals stop_signals;  // before any thread starts
 
   auto nats = nats::Client::connect(cfg->get("BP_NATS_URL"), "batchpipe-delivery-worker");
   if (!nats) {
@@ -105,8 +102,7 @@ int run(int argc, const char* const* argv) {
   }
   worker.start();
   log::info("delivery-worker running", {{"http", cfg->get("BP_HTTP_LISTEN")}});
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  int signal = stop_signals.wait();
   log::info("stopping", {{"signal", std::to_string(signal)}});
   natsSubscription_Unsubscribe(changes);
   natsSubscription_Destroy(changes);

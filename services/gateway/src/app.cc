@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bp/gateway/server.h"
+#include "bp/ops/stop_signals.h"
 #include "bp/log.h"
 
 namespace bp::gateway {
@@ -114,11 +115,7 @@ int run(int argc, const char* const* argv) {
   log::set_min_level(cfg->get("BP_LOG_LEVEL"));
   auto s = read_settings(*cfg);
   if (!s) return fail(s.error());
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ops::StopSignals stop_signals;  // before any thread starts
   signal(SIGPIPE, SIG_IGN);
 
   auto nats = nats::Client::connect(cfg->get("BP_NATS_URL"), "batchpipe-gateway");
@@ -147,8 +144,7 @@ int run(int argc, const char* const* argv) {
   for (int64_t i = 0; i < s->threads; ++i) threads.emplace_back([&io] { io.run(); });
   log::info("gateway serving", {{"http", s->server.listen}, {"threads", std::to_string(s->threads)}});
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  int sig = stop_signals.wait();
   log::info("draining", {{"signal", std::to_string(sig)}});
   server.stop_accepting();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(s->drain_ms);
