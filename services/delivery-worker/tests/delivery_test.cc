@@ -66,15 +66,14 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
   return pred();
 }
 
-struct PgTarget {
-  std::string host, port;
-};
-
-PgTarget pg_target() {
+// A postgres destination config for a table in `db`, on the test server.
+std::string postgres_config(const bp::testing::ScratchDatabase& db, const std::string& table,
+                            const std::string& mode = "jsonb") {
   std::smatch m;
   std::string url = bp::testing::pg_admin_url();
   REQUIRE(std::regex_search(url, m, std::regex(R"(@([^:/]+):(\d+))")));
-  return {m[1], m[2]};
+  return R"({"host":")" + m[1].str() + R"(","port":)" + m[2].str() + R"(,"database":")" + db.name() +
+         R"(","user":"postgres","table":")" + table + R"(","mode":")" + mode + R"("})";
 }
 
 v1::Destination create_destination(Fixture& f, const Workspace& ws, const std::string& pipe_id,
@@ -150,10 +149,7 @@ TEST_CASE("postgres sink: every record exactly once, batches within the limits",
   auto ws = f.new_workspace();
   auto pipe = f.create_pipe(ws, "to-postgres");
   set_limits(f, ws, pipe.id(), 5, 100);
-  auto target = pg_target();
-  auto dest = create_destination(f, ws, pipe.id(), "postgres",
-                                 R"({"host":")" + target.host + R"(","port":)" + target.port + R"(,"database":")" +
-                                     sink_db.name() + R"(","user":"postgres","table":"events"})");
+  auto dest = create_destination(f, ws, pipe.id(), "postgres", postgres_config(sink_db, "events"));
   std::vector<std::string> requests;
   for (int i = 0; i < 20; ++i) {
     requests.push_back(bp::uuid::v4());
@@ -344,10 +340,7 @@ TEST_CASE("a poison record goes to the dead-letter stream; the rest of its batch
   auto ws = f.new_workspace();
   auto pipe = f.create_pipe(ws, "poisoned");
   set_limits(f, ws, pipe.id(), 1000, 200);
-  auto target = pg_target();
-  auto dest = create_destination(f, ws, pipe.id(), "postgres",
-                                 R"({"host":")" + target.host + R"(","port":)" + target.port + R"(,"database":")" +
-                                     sink_db.name() + R"(","user":"postgres","table":"events"})");
+  auto dest = create_destination(f, ws, pipe.id(), "postgres", postgres_config(sink_db, "events"));
   for (int i = 0; i < 3; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);
   // Postgres refuses \u0000 in jsonb text: a record no retry will ever write.
   std::string poison_request = bp::uuid::v4();
@@ -435,10 +428,7 @@ TEST_CASE("postgres columns mode: fields fill columns by name; type errors fail 
   auto ws = f.new_workspace();
   auto pipe = f.create_pipe(ws, "columns");
   set_limits(f, ws, pipe.id(), 1000, 200);
-  auto target = pg_target();
-  auto dest = create_destination(f, ws, pipe.id(), "postgres",
-                                 R"({"host":")" + target.host + R"(","port":)" + target.port + R"(,"database":")" +
-                                     sink_db.name() + R"(","user":"postgres","table":"signups","mode":"columns"})");
+  auto dest = create_destination(f, ws, pipe.id(), "postgres", postgres_config(sink_db, "signups", "columns"));
   for (int i = 0; i < 3; ++i) publish(f, pipe.id(), bp::uuid::v4(), 2);  // {"n":0|1,"req":...}
   std::string odd = bp::uuid::v4();
   publish_body(f, pipe.id(), odd, R"([{"n":"not a number"},{"n":7,"plan":"pro","unknown":true}])", 2);
