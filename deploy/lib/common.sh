@@ -33,6 +33,11 @@ load_settings() {
   BP_CONTROL_PLANE_HTTP_PORT="${BP_CONTROL_PLANE_HTTP_PORT:-7071}"
   BP_WORKER_HTTP_PORT="${BP_WORKER_HTTP_PORT:-7072}"
   BP_WORKSPACE_NAME="${BP_WORKSPACE_NAME:-default}"
+  # Local replicas of each service (the multi-replica shape of a deployment, on one machine).
+  # Instance N > 1 is named NAME-N and listens on each of the service's ports + 100 * (N - 1).
+  BP_GATEWAY_REPLICAS="${BP_GATEWAY_REPLICAS:-1}"
+  BP_CONTROL_PLANE_REPLICAS="${BP_CONTROL_PLANE_REPLICAS:-1}"
+  BP_WORKER_REPLICAS="${BP_WORKER_REPLICAS:-1}"
   BP_READY_TIMEOUT="${BP_READY_TIMEOUT:-30}"
   BP_STOP_TIMEOUT="${BP_STOP_TIMEOUT:-20}"
 
@@ -42,6 +47,12 @@ load_settings() {
     if ! [[ "${!name}" =~ ^[0-9]+$ ]] || ((${!name} < 1 || ${!name} > 65535)); then
       die "$name must be a TCP port number, got '${!name}'"
     fi
+  done
+  for name in BP_GATEWAY_REPLICAS BP_CONTROL_PLANE_REPLICAS BP_WORKER_REPLICAS; do
+    [[ "${!name}" =~ ^[1-9]$ ]] || die "$name must be a number of replicas from 1 to 9, got '${!name}'"
+  done
+  for name in BP_GATEWAY_PORT BP_CONTROL_PLANE_GRPC_PORT BP_CONTROL_PLANE_HTTP_PORT BP_WORKER_HTTP_PORT; do
+    ((${!name} + 800 <= 65535)) || die "$name must leave room for replicas (+100 each), got '${!name}'"
   done
   for name in BP_READY_TIMEOUT BP_STOP_TIMEOUT; do
     [[ "${!name}" =~ ^[0-9]+$ ]] || die "$name must be a number of seconds, got '${!name}'"

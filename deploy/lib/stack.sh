@@ -43,9 +43,15 @@ cmd_up() {
   nats_start "$BP_DATA_DIR/nats" "$BP_NATS_PORT" "$BP_NATS_MONITOR_PORT" ||
     die "NATS failed to start; log: $(proc_log nats)"
 
-  local svc
+  local svc name
   for svc in "${BP_SERVICES[@]}"; do
-    svc_start "$svc"
+    # Instances beyond the configured replicas (an earlier `up` with more) are stopped.
+    while read -r name; do
+      svc_instances "$svc" | grep -qx -- "$name" || svc_stop "$name"
+    done < <(started_instances "$svc")
+    while read -r name; do
+      svc_start "$name"
+    done < <(svc_instances "$svc")
   done
   bootstrap_workspace
 
@@ -64,9 +70,11 @@ cmd_down() {
     log "nothing to stop ($BP_DATA_DIR does not exist)"
     return 0
   fi
-  local rc=0 svc
+  local rc=0 svc name
   for svc in gateway delivery-worker control-plane; do
-    svc_stop "$svc" || rc=1
+    while read -r name; do
+      svc_stop "$name" || rc=1
+    done < <(started_instances "$svc")
   done
   nats_stop || rc=1
   pg_stop "$BP_PG_BASE" || rc=1
@@ -82,8 +90,10 @@ cmd_status() {
 print_status() {
   stack_paths
   local all_ready=1 name pid state addr url
-  printf '%-16s %-12s %-8s %s\n' PROCESS STATE PID ADDRESS
-  for name in postgres nats "${BP_SERVICES[@]}"; do
+  printf '%-18s %-12s %-8s %s\n' PROCESS STATE PID ADDRESS
+  local -a names=()
+  mapfile -t names < <(all_instances)
+  for name in postgres nats "${names[@]}"; do
     pid='-' addr='-' state='stopped'
     if [[ "$name" == postgres ]]; then
       if pid="$(pg_pid "$BP_PG_BASE")"; then
@@ -93,7 +103,7 @@ print_status() {
         pg_ready "${addr#*:}" && state='ready'
       fi
     else
-      local program="batchpipe-$name"
+      local program="batchpipe-$(svc_service "$name")"
       [[ "$name" == nats ]] && program=nats-server
       if pid="$(proc_pid "$name" "$program")"; then
         addr="$(proc_addr "$name")"
@@ -103,7 +113,7 @@ print_status() {
       fi
     fi
     [[ "$state" == ready ]] || all_ready=0
-    printf '%-16s %-12s %-8s %s\n' "$name" "$state" "${pid:--}" "$addr"
+    printf '%-18s %-12s %-8s %s\n' "$name" "$state" "${pid:--}" "$addr"
   done
   printf '\ndata: %s\nlogs: %s\n' "$BP_DATA_DIR" "$BP_LOG_DIR"
   ((all_ready)) || return 3
@@ -121,13 +131,16 @@ cmd_logs() {
   local name
   if (($# == 1)); then
     name="${1#batchpipe-}"
-    [[ " ${BP_LOG_NAMES[*]} " == *" $name "* ]] ||
-      die "unknown service '$1' (one of: ${BP_LOG_NAMES[*]})"
+    [[ " ${BP_LOG_NAMES[*]} " == *" ${name%-[2-9]} "* ]] ||
+      die "unknown service '$1' (one of: ${BP_LOG_NAMES[*]}, or NAME-2... for a replica)"
     files=("$(proc_log "$name")")
     [[ -f "${files[0]}" ]] || die "no log yet for $name (${files[0]})"
   else
+    local f
     for name in "${BP_LOG_NAMES[@]}"; do
-      [[ -f "$(proc_log "$name")" ]] && files+=("$(proc_log "$name")")
+      for f in "$(proc_log "$name")" "$BP_LOG_DIR/$name"-[2-9].log; do
+        [[ -f "$f" ]] && files+=("$f")
+      done
     done
     ((${#files[@]})) || die "no logs yet in $BP_LOG_DIR"
   fi

@@ -377,7 +377,16 @@ function checkOverlay(name, objects) {
     if (!addr) problem(e.cctx, 'BP_CONTROL_PLANE_ADDR is not set (the default is 127.0.0.1)');
     else if (cp) {
       const grpcPort = hostPort(cp.value('BP_GRPC_LISTEN'))?.port;
-      checkDial(e.cctx, 'BP_CONTROL_PLANE_ADDR', addr, cp.pod, grpcPort);
+      // gRPC target syntax: host:port or dns:///host:port. With several control-plane replicas the
+      // clients balance round-robin over the addresses DNS gives, which takes a headless Service
+      // (a ClusterIP would pin every long-lived HTTP/2 connection to one replica).
+      const dns = /^dns:\/\/\/(.+)$/.exec(addr);
+      checkDial(e.cctx, 'BP_CONTROL_PLANE_ADDR', dns ? dns[1] : addr, cp.pod, grpcPort);
+      const svc = dns && resolveService(hostPort(dns[1])?.host ?? '').svc;
+      const replicas = cp.pod.owner.spec?.replicas ?? 1;
+      if (replicas > 1 && !(dns && svc && svc.spec.clusterIP === 'None')) {
+        problem(e.cctx, `BP_CONTROL_PLANE_ADDR=${addr}: ${replicas} control-plane replicas need dns:/// over a headless Service to share the calls`);
+      }
     }
   }
   for (const e of [gw, cp, worker].filter(Boolean)) {

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "batchpipe/v1/control_plane.grpc.pb.h"
+#include "bp/control_plane_channel.h"
 #include "bp/log.h"
 #include "bp/nats/client.h"
 #include "bp/delivery_worker/worker.h"
@@ -65,7 +66,7 @@ int run(int argc, const char* const* argv) {
     log::error("delivery-worker cannot start", {{"error", leases.error().message}});
     return 1;
   }
-  auto channel = grpc::CreateChannel(cfg->get("BP_CONTROL_PLANE_ADDR"), grpc::InsecureChannelCredentials());
+  auto channel = control_plane_channel(cfg->get("BP_CONTROL_PLANE_ADDR"));
   std::shared_ptr<::batchpipe::v1::ControlPlane::StubInterface> stub = ::batchpipe::v1::ControlPlane::NewStub(channel);
   WorkerOptions options;
   options.refresh = std::chrono::milliseconds(*refresh);

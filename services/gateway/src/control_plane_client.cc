@@ -1,10 +1,12 @@
 // One channel to the control-plane, shared by all I/O threads.
 #include "bp/gateway/control_plane_client.h"
 
+#include "bp/control_plane_channel.h"
+
 namespace bp::gateway {
 
 ControlPlaneClient::ControlPlaneClient(const std::string& address, std::chrono::milliseconds timeout)
-    : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+    : channel_(control_plane_channel(address)),
       stub_(v1::ControlPlane::NewStub(channel_)),
       timeout_(timeout) {}
 
