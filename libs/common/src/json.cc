@@ -56,16 +56,12 @@ struct BoundedParse {
   }
 };
 
-}  // namespace
-
-Result<rapidjson::Document> parse(std::string_view text, int max_depth) {
-  rapidjson::Document doc;
-  BoundedParse parser{text, max_depth, {}};
-  doc.Populate(parser);
+// The errors of a bounded parse, in one wording for parse() and scan().
+Status parse_status(std::string_view text, const BoundedParse& parser) {
   const auto& result = parser.result;
   if (result.IsError()) {
     if (parser.too_deep) {
-      return Error::invalid("JSON nesting is deeper than " + std::to_string(max_depth) + " levels");
+      return Error::invalid("JSON nesting is deeper than " + std::to_string(parser.max_depth) + " levels");
     }
     return Error::invalid(std::string("invalid JSON: ") + rapidjson::GetParseError_En(result.Code()) + " at offset " +
                           std::to_string(result.Offset()));
@@ -77,7 +73,57 @@ Result<rapidjson::Document> parse(std::string_view text, int max_depth) {
       return Error::invalid("invalid JSON: unexpected data after the document at offset " + std::to_string(i));
     }
   }
+  return ok_status();
+}
+
+// SAX handler for scan(): notes the root's kind and, for an array, its elements' kinds.
+class ShapeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ShapeHandler> {
+ public:
+  explicit ShapeHandler(Shape& shape) : shape_(shape) {}
+  bool Default() { return value(Shape::kOther); }
+  bool String(const char*, rapidjson::SizeType, bool) { return value(Shape::kOther); }
+  bool Key(const char*, rapidjson::SizeType, bool) { return true; }
+  bool StartObject() { value(Shape::kObject); ++depth_; return true; }
+  bool EndObject(rapidjson::SizeType) { --depth_; return true; }
+  bool StartArray() { value(Shape::kArray); ++depth_; return true; }
+  bool EndArray(rapidjson::SizeType) { --depth_; return true; }
+
+ private:
+  bool value(Shape::Kind kind) {
+    if (depth_ == 0) {
+      shape_.root = kind;
+    } else if (depth_ == 1 && shape_.root == Shape::kArray) {
+      ++shape_.elements;
+      if (kind != Shape::kObject) shape_.all_objects = false;
+    }
+    return true;
+  }
+  Shape& shape_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+Result<rapidjson::Document> parse(std::string_view text, int max_depth) {
+  rapidjson::Document doc;
+  BoundedParse parser{text, max_depth, {}};
+  doc.Populate(parser);
+  if (auto status = parse_status(text, parser); !status) return status.error();
   return doc;
+}
+
+Result<Shape> scan(std::string_view text, int max_depth) {
+  Shape shape;
+  ShapeHandler handler(shape);
+  BoundedParse parser{text, max_depth, {}};
+  parser(handler);
+  if (auto status = parse_status(text, parser); !status) return status.error();
+  size_t begin = 0, end = text.size();
+  auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+  while (begin < end && space(text[begin])) ++begin;
+  while (end > begin && space(text[end - 1])) --end;
+  shape.text = text.substr(begin, end - begin);
+  return shape;
 }
 
 std::string to_string(const rapidjson::Value& value) {

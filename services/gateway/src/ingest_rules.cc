@@ -49,6 +49,43 @@ void add_field(rapidjson::Value& record, const std::string& name, const std::str
   }
 }
 
+std::optional<Rejection> check_record_count(int64_t count, std::optional<int64_t> max_records) {
+  if (max_records && count > *max_records) {
+    return Rejection{413, "batch_too_large",
+                     "Request has " + std::to_string(count) + " records; this pipe accepts at most " +
+                         std::to_string(*max_records) + " per request"};
+  }
+  return std::nullopt;
+}
+
+// Without enrichment the records leave as the client wrote them: validated by a SAX pass (no DOM,
+// no re-serialization), an object wrapped into a one-element array.
+std::variant<PreparedRecords, Rejection> check_records(std::string_view body, std::optional<int64_t> max_records,
+                                                       int max_depth) {
+  auto shape = json::scan(body, max_depth);
+  if (!shape) return Rejection{400, "invalid_payload", shape.error().message};
+  const Rejection kInvalid{400, "invalid_payload", "Body must be a JSON object or an array of JSON objects"};
+  switch (shape->root) {
+    case json::Shape::kObject: {
+      if (auto refused = check_record_count(1, max_records)) return *refused;
+      std::string out;
+      out.reserve(shape->text.size() + 2);
+      out += '[';
+      out += shape->text;
+      out += ']';
+      return PreparedRecords{std::move(out), 1};
+    }
+    case json::Shape::kArray:
+      if (shape->elements == 0) return Rejection{400, "empty_payload", "Empty array: send at least one record"};
+      if (!shape->all_objects) return kInvalid;
+      if (auto refused = check_record_count(static_cast<int64_t>(shape->elements), max_records)) return *refused;
+      return PreparedRecords{std::string(shape->text), static_cast<int64_t>(shape->elements)};
+    case json::Shape::kOther:
+      break;
+  }
+  return kInvalid;
+}
+
 }  // namespace
 
 std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
@@ -57,6 +94,9 @@ std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, 
   bool blank = true;
   for (char c : body) blank = blank && (c == ' ' || c == '\n' || c == '\r' || c == '\t');
   if (blank) return Rejection{400, "empty_payload", "Body is empty: send a JSON object or an array of objects"};
+  if (enrichment.timestamp_field.empty() && enrichment.client_ip_field.empty()) {
+    return check_records(body, max_records, max_depth);
+  }
   auto parsed = json::parse(body, max_depth);
   if (!parsed) return Rejection{400, "invalid_payload", parsed.error().message};
   rapidjson::Document& doc = *parsed;
@@ -75,11 +115,7 @@ std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, 
     return kInvalid;
   }
   int64_t count = array.Size();
-  if (max_records && count > *max_records) {
-    return Rejection{413, "batch_too_large",
-                     "Request has " + std::to_string(count) + " records; this pipe accepts at most " +
-                         std::to_string(*max_records) + " per request"};
-  }
+  if (auto refused = check_record_count(count, max_records)) return *refused;
   if (!enrichment.timestamp_field.empty() || !enrichment.client_ip_field.empty()) {
     for (auto& record : array.GetArray()) {
       add_field(record, enrichment.timestamp_field, enrichment.timestamp_value, alloc);

@@ -1,6 +1,8 @@
 // Seed 000's ingest rules: origins, CORS-only pipes, body shapes, limits, enrichment.
 #include <catch2/catch.hpp>
 
+#include <vector>
+
 #include "bp/gateway/http.h"
 #include "bp/gateway/ingest_rules.h"
 #include "bp/json.h"
@@ -86,6 +88,29 @@ TEST_CASE("bodies: one object or a non-empty array of objects") {
   }
   std::string deep = std::string(100, '[') + std::string(100, ']');
   CHECK(refused(prepare_records(deep, none, std::nullopt, 64)).code == "invalid_payload");
+}
+
+TEST_CASE("bodies without enrichment keep the client's bytes, and are checked as strictly as with") {
+  Enrichment none;
+  Enrichment with{"received_at", "2026-01-01T00:00:00.000Z", "", ""};
+  // Whitespace inside is kept, around is dropped; nested arrays and objects are not records.
+  CHECK(ok(prepare_records(" \n{ \"a\" : [1, {\"b\": 2}] }\n", none, std::nullopt, 64)).json ==
+        "[{ \"a\" : [1, {\"b\": 2}] }]");
+  auto nested = ok(prepare_records(R"( [ {"x":[{},{}]} , {"y":{"z":[]}} ] )", none, std::nullopt, 64));
+  CHECK(nested.count == 2);
+  CHECK(nested.json == R"([ {"x":[{},{}]} , {"y":{"z":[]}} ])");
+  // Whatever the DOM path refuses, the fast path refuses with the same status and code.
+  for (const std::string& bad : std::vector<std::string>{"1", "\"x\"", "null", "[1]", "[{},2]", "[[]]", "{", "{} {}", "true", "[{}] x",
+                          "{\"a\":\"\xff\"}", "{\"a\":1,}", "[{}]]", "{\"a\"}", std::string(70, '[') + std::string(70, ']'),
+                          "[" + std::string(70, '{') }) {
+    INFO(bad);
+    auto fast = refused(prepare_records(bad, none, std::nullopt, 64));
+    auto slow = refused(prepare_records(bad, with, std::nullopt, 64));
+    CHECK(fast.status == slow.status);
+    CHECK(fast.code == slow.code);
+    CHECK(fast.message == slow.message);
+  }
+  CHECK(refused(prepare_records("{}", none, 0, 64)).code == "batch_too_large");
 }
 
 TEST_CASE("bodies: the record cap answers 413 batch_too_large") {

@@ -22,6 +22,18 @@ inline constexpr int kDefaultMaxDepth = 64;
 // Parses iteratively (no recursion on the C++ stack) and refuses nesting deeper than max_depth.
 Result<rapidjson::Document> parse(std::string_view text, int max_depth = kDefaultMaxDepth);
 
+// What scan() finds out about a document without building it.
+struct Shape {
+  enum Kind { kObject, kArray, kOther };
+  Kind root = kOther;
+  size_t elements = 0;     // of a root array
+  bool all_objects = true; // every element of a root array is an object
+  std::string_view text;   // the document without surrounding whitespace (a view into the input)
+};
+
+// Validates like parse() (same errors, same depth bound, UTF-8 checked) without allocating a DOM.
+Result<Shape> scan(std::string_view text, int max_depth = kDefaultMaxDepth);
+
 // Serializes any value compactly.
 std::string to_string(const rapidjson::Value& value);
 

@@ -43,8 +43,9 @@ struct PreparedRecords {
   int64_t count = 0;
 };
 
-// Parses and checks the body (object or non-empty array of objects), enforces the record cap,
-// adds the enrichment fields and serializes the records as one array.
+// Checks the body (object or non-empty array of objects) and enforces the record cap. With
+// enrichment the records are parsed, get the fields and are serialized again as one array;
+// without, they are only validated (SAX) and keep the client's bytes (an object is wrapped in [ ]).
 std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
                                                          std::optional<int64_t> max_records, int max_depth);
 
