@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "bp/nats/client.h"
@@ -32,8 +33,28 @@ int main(int argc, char** argv) {
   jsCtx* js = nullptr;
   natsConnection_JetStream(&js, (*client)->connection(), &opts);
   std::string payload(bytes, 'x');
+  // BP_JS_LIKE_GATEWAY=1: each message also carries what the gateway adds (a Msg-Id for
+  // deduplication and three Bp-* headers), to tell their cost from the publishing pattern's.
+  const char* like = std::getenv("BP_JS_LIKE_GATEWAY");
+  bool like_gateway = like && std::string(like) == "1";
   auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < messages; ++i) {
+    if (like_gateway) {
+      std::string id = "0b5f6f7e-4c1a-4a8e-9f3e-" + std::to_string(100000000000 + i);
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = id.c_str();
+      for (;;) {
+        natsMsg* msg = nullptr;
+        natsMsg_Create(&msg, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size()));
+        natsMsgHeader_Set(msg, "Bp-Request-Id", id.c_str());
+        natsMsgHeader_Set(msg, "Bp-Received-At", "2026-11-24T10:00:00.000Z");
+        natsMsgHeader_Set(msg, "Bp-Record-Count", "1");
+        if (js_PublishMsgAsync(js, &msg, &po) == NATS_OK) break;
+        natsMsg_Destroy(msg);
+      }
+      continue;
+    }
     while (js_PublishAsync(js, subject.c_str(), payload.data(), static_cast<int>(payload.size()), nullptr) != NATS_OK) {
     }
   }

@@ -57,19 +57,56 @@ sleep 0.3
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{ split($0, a, ") "); split(a[2], f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
+gw_pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
+nats_pid="$(cat "$BP_DATA_DIR/run/nats.pid")"
+hz="$(getconf CLK_TCK)"
+# profiled LABEL VAR LOAD_ARGS...: runs the load, stores its JSON in VAR and adds a row to the CPU
+# table: CPU microseconds per request spent by the gateway, nats-server and the load generator.
+cpu_rows=()
+profiled() {
+  local label="$1" out g0 n0 g1 n1 reqs
+  local -n _result="$2"
+  shift 2
+  g0="$(cpu_ticks "$gw_pid")" n0="$(cpu_ticks "$nats_pid")"
+  TIMEFORMAT='%U %S'
+  { time out="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
+  g1="$(cpu_ticks "$gw_pid")" n1="$(cpu_ticks "$nats_pid")"
+  _result="$out"
+  reqs="$(field "$out" requests)"
+  cpu_rows+=("$(awk -v l="$label" -v g=$((g1 - g0)) -v n=$((n1 - n0)) -v hz="$hz" -v r="$reqs" \
+    -v lt="$(awk '{print $1 + $2}' "$BP_DATA_DIR/loadgen.time")" \
+    'BEGIN { if (r > 0) printf "| %s | %.1f | %.1f | %.1f |", l, g / hz / r * 1e6, n / hz / r * 1e6, lt / r * 1e6 }')")
+}
+
 one_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=1)"
 hundred_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=100)"
 one_body="$(field "$one_bound" body_bytes)"
 hundred_body="$(field "$hundred_bound" body_bytes)"
+n0="$(cpu_ticks "$nats_pid")"
 js_one="$("$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$((one_body + 2))" 200000)"
+n1="$(cpu_ticks "$nats_pid")"
 js_hundred="$("$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$hundred_body" 20000)"
+n2="$(cpu_ticks "$nats_pid")"
+js_like="$(BP_JS_LIKE_GATEWAY=1 "$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$((one_body + 2))" 200000)"
+n3="$(cpu_ticks "$nats_pid")"
+cpu_rows+=("$(awk -v a=$((n1 - n0)) -v b=$((n2 - n1)) -v c=$((n3 - n2)) -v hz="$hz" \
+  'BEGIN { printf "| bound: JetStream async publish, 1 record / 100 records / 1 record with Msg-Id and headers | - | %.1f / %.1f / %.1f | - |", a / hz / 200000 * 1e6, b / hz / 20000 * 1e6, c / hz / 200000 * 1e6 }')")
 
-one="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1)"
+profiled "1 record/request, closed loop" one --url="$gw/v1/ingest/$pipe" --key="$key" --records=1
 peak="$(field "$one" req_per_s)"
 half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')")"
-hundred="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=100)"
+profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
 cors="$(load --url="$gw/v1/ingest/$cors_pipe" --origin=https://app.example.com --records=1)"
-gw_pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
+
+# shellcheck source=bench/delivery.sh
+source "$repo/bench/delivery.sh"
+delivery_setup
+bench_e2e
+bench_pg_sink
+bench_webhook_sink
+bench_soak
 rss_kb="$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")"
 stored="$(curl -sf "http://127.0.0.1:$BP_NATS_MONITOR_PORT/jsz?streams=1" | grep -o '"messages": *[0-9]*' | head -n 1 | grep -o '[0-9]*$')"
 
@@ -101,6 +138,33 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "and JetStream async publish from one connection ($(field "$js_one" msg_per_s) msg/s of $((one_body + 2)) B,"
   echo "$(field "$js_hundred" msg_per_s) msg/s of $hundred_body B). The bound of a scenario is the lower of the two."
   echo
+  echo "CPU per request (user + system), where the two cores go:"
+  echo
+  echo "| scenario | gateway µs | nats-server µs | load generator µs |"
+  echo "| --- | --- | --- | --- |"
+  printf '%s\n' "${cpu_rows[@]}"
+  echo
+  echo "## Delivery"
+  echo
+  echo "| scenario | result | bound | of bound |"
+  echo "| --- | --- | --- | --- |"
+  echo "| end to end, ingest → row visible in Postgres, open loop at $e2e_rate req/s of 1 record, pl_delivery_max_interval_ms 200 | p50 $e2e_p50 ms, p99 $e2e_p99 ms, max $e2e_max ms ($e2e_rows of $e2e_accepted records) | p99 < 1000 ms (target) | - |"
+  echo "| Postgres sink from a backlog of $pg_sink_records records (batches of 1000) | $pg_sink_rps records/s | COPY of the same rows: $pg_copy_rps records/s | $(ratio "$pg_sink_rps" "$pg_copy_rps") |"
+  echo "| webhook sink from a backlog of $webhook_records records, to the no-op Beast server | $webhook_rps records/s | no-op server with 100-record bodies: $(field "$hundred_bound" records_per_s) records/s | $(ratio "$webhook_rps" "$(field "$hundred_bound" records_per_s)") |"
+  echo
+  echo "Peak RSS (VmHWM) after every scenario:"
+  echo
+  echo "| process | MB |"
+  echo "| --- | --- |"
+  peak_rss_rows
+  echo
+  if ((${#soak_samples[@]})); then
+    echo "Soak: ${BP_BENCH_SOAK_SECONDS}s open loop at $soak_rate req/s; gateway RSS (MB) every 10 s:"
+    echo "${soak_samples[*]}"
+    echo
+    echo "Soak result: $(grep -o '"req_per_s":[0-9]*\|"p99_ms":[0-9.]*\|"status":{[^}]*}' <<<"$soak_result" | tr '\n' ' ')"
+    echo
+  fi
   echo "Gateway peak RSS: $((rss_kb / 1024)) MB. Messages stored in BP_INGEST after the run (the bound's included): $stored."
   echo
   echo "Raw results:"

@@ -1,0 +1,149 @@
+# shellcheck shell=bash
+# Delivery scenarios of bench/run.sh (sourced by it: uses its gw, auth, bin, seconds, null_port,
+# load, field and the stack's BP_* ports). Each function sets variables the report prints.
+
+pg_base="postgresql://postgres@127.0.0.1:$BP_PG_PORT"
+sink_url="$pg_base/bp_bench_sink"
+soak_samples=()
+nats_monitor="http://127.0.0.1:$BP_NATS_MONITOR_PORT"
+
+sql() { psql -X -q -tA -v ON_ERROR_STOP=1 "$sink_url" -c "$1"; }
+now_s() { date +%s.%N; }
+
+# api METHOD PATH [BODY]: the response body; fails on a status >= 400.
+api() {
+  curl -sf -X "$1" "$gw$2" -H "$auth" -H 'Content-Type: application/json' ${3:+-d "$3"}
+}
+json_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails after SECONDS.
+wait_for() {
+  local deadline
+  deadline=$(($(date +%s) + $1))
+  shift
+  until "$@"; do
+    (($(date +%s) < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# Messages a destination's consumer has not had acked yet (pending + in flight).
+consumer_backlog() {
+  curl -sf "$nats_monitor/jsz?consumers=1" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const want = process.argv[1];
+      for (const a of JSON.parse(s).account_details ?? [])
+        for (const st of a.stream_detail ?? [])
+          for (const c of st.consumer_detail ?? [])
+            if (c.name === want) { console.log(c.num_pending + c.num_ack_pending); return; }
+      console.log(-1);
+    });' "dest-$1"
+}
+
+delivery_setup() {
+  psql -X -q "$pg_base/postgres" -c 'CREATE DATABASE bp_bench_sink' >/dev/null
+}
+
+pg_destination() { # NAME TABLE STATUS
+  printf '{"type":"postgres","name":"%s","destination_status":"%s","config":{"host":"127.0.0.1","port":%s,"database":"bp_bench_sink","user":"postgres","table":"%s","sslmode":"disable"}}' \
+    "$1" "$3" "$BP_PG_PORT" "$2"
+}
+
+# End-to-end latency: open loop at E2E_RATE req/s of one record into a pipe delivering to
+# Postgres with pl_delivery_max_interval_ms 200; latency = the row's commit-time clock minus
+# the gateway's receive time (a column default on a table created beforehand).
+bench_e2e() {
+  local rate="${BP_BENCH_E2E_RATE:-1000}" pipe out accepted
+  sql 'CREATE TABLE e2e (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL,
+         bp_visible_at timestamptz NOT NULL DEFAULT clock_timestamp())'
+  pipe="$(api POST /v1/pipes '{"name":"bench_e2e"}' | json_id)"
+  api PUT "/v1/pipes/$pipe/limits" '{"pl_delivery_max_interval_ms":200}' >/dev/null
+  api POST "/v1/pipes/$pipe/destinations" "$(pg_destination e2e e2e active)" >/dev/null
+  out="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$rate")"
+  accepted="$(field "$out" accepted)"
+  wait_for 120 eval '(( $(sql "SELECT count(*) FROM e2e") >= accepted ))' || echo "e2e: rows missing after 120 s" >&2
+  e2e_rate="$rate"
+  e2e_rows="$(sql 'SELECT count(*) FROM e2e')"
+  e2e_accepted="$accepted"
+  read -r e2e_p50 e2e_p99 e2e_max < <(sql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 1), round(max(l)::numeric, 1)
+      FROM (SELECT extract(epoch FROM bp_visible_at - bp_received_at) * 1000 AS l FROM e2e) x" | tr '|' ' ')
+}
+
+# A backlog of 100-record requests ingested while the destination is blocked, then activated:
+# records/s from activation until the last record is written.
+# fill_backlog PIPE: ingests for $seconds; prints the number of records accepted.
+fill_backlog() {
+  local out
+  out="$(load --url="$gw/v1/ingest/$1" --key="$key" --records=100)"
+  echo $(($(field "$out" accepted) * 100))
+}
+
+bench_pg_sink() {
+  local pipe dest t0 t1
+  pipe="$(api POST /v1/pipes '{"name":"bench_pg_sink"}' | json_id)"
+  dest="$(api POST "/v1/pipes/$pipe/destinations" "$(pg_destination sink backlog blocked)" | json_id)"
+  pg_sink_records="$(fill_backlog "$pipe")"
+  t0="$(now_s)"
+  api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
+  wait_for 600 eval '(( $(sql "SELECT count(*) FROM backlog" 2>/dev/null || echo 0) >= pg_sink_records ))' ||
+    echo "postgres sink: backlog not written after 600 s" >&2
+  t1="$(now_s)"
+  pg_sink_rps="$(awk -v n="$pg_sink_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+  # The bound: COPY of the same rows into a table of the same shape (primary key included).
+  local file="$BP_DATA_DIR/backlog.copy"
+  sql "\\copy (SELECT bp_record_id, bp_received_at, data FROM backlog) TO '$file'" >/dev/null 2>&1 ||
+    psql -X -q "$sink_url" -c "\\copy (SELECT bp_record_id, bp_received_at, data FROM backlog) TO '$file'"
+  sql 'CREATE TABLE copy_bound (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL)'
+  t0="$(now_s)"
+  psql -X -q "$sink_url" -c "\\copy copy_bound FROM '$file'" >/dev/null
+  t1="$(now_s)"
+  pg_copy_rps="$(awk -v n="$pg_sink_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+  rm -f -- "$file"
+}
+
+bench_webhook_sink() {
+  local pipe dest t0 t1
+  pipe="$(api POST /v1/pipes '{"name":"bench_webhook"}' | json_id)"
+  dest="$(api POST "/v1/pipes/$pipe/destinations" \
+    "{\"type\":\"webhook\",\"name\":\"hook\",\"destination_status\":\"blocked\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/hook\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}" | json_id)"
+  webhook_records="$(fill_backlog "$pipe")"
+  t0="$(now_s)"
+  api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
+  wait_for 600 eval '(( $(consumer_backlog "$dest") == 0 ))' || echo "webhook sink: backlog not delivered after 600 s" >&2
+  t1="$(now_s)"
+  webhook_rps="$(awk -v n="$webhook_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+}
+
+# Peak RSS (VmHWM) of each process of the stack, in MB.
+peak_rss_rows() {
+  local name pid
+  for name in gateway control-plane delivery-worker nats; do
+    pid="$(cat "$BP_DATA_DIR/run/$name.pid" 2>/dev/null)" || continue
+    printf '| %s | %s |\n' "$name" "$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")"
+  done
+  pid="$(head -n 1 "$BP_DATA_DIR/postgres/data/postmaster.pid" 2>/dev/null)" &&
+    printf '| postgres (postmaster; each backend is a process of its own) | %s |\n' \
+      "$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")"
+}
+
+# BP_BENCH_SOAK_SECONDS > 0: open loop at half the peak for that long, the gateway's RSS sampled
+# every 10 s.
+bench_soak() {
+  local soak="${BP_BENCH_SOAK_SECONDS:-0}" pid rate
+  ((soak > 0)) || return 0
+  pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
+  rate="$(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }')"
+  soak_samples=()
+  "$bin/bp_loadgen" --seconds="$soak" --connections="$conns" --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 \
+    --rate="$rate" >"$BP_DATA_DIR/soak.json" &
+  local lg=$! t=0
+  while kill -0 "$lg" 2>/dev/null; do
+    soak_samples+=("$t:$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")")
+    sleep 10
+    t=$((t + 10))
+  done
+  wait "$lg" || true
+  soak_result="$(cat "$BP_DATA_DIR/soak.json")"
+  soak_rate="$rate"
+}
