@@ -1,5 +1,7 @@
-// The postgres sink: COPY into a staging table, then INSERT ... ON CONFLICT (bp_record_id) DO
-// NOTHING into the target, one transaction per batch, so redelivered records are written once.
+// The postgres sink. Redelivered records are written once: jsonb mode COPYs a batch straight into
+// the table and, when some of its records are there already (unique violation), writes it again
+// through a staging table with INSERT ... ON CONFLICT (bp_record_id) DO NOTHING, one transaction
+// per batch; columns mode always goes through the staging table.
 #pragma once
 
 #include "bp/delivery_worker/sink.h"
