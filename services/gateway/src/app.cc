@@ -133,15 +133,25 @@ int run(int argc, const char* const* argv) {
     return fail(Error::unavailable("cannot subscribe to bp.ctl.changed"));
   }
 
-  boost::asio::io_context io(static_cast<int>(s->threads));
-  HttpServer server(io, s->server, gateway);
+  // One io_context per I/O thread (see HttpServer); the first also runs the usage flushes.
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+  std::vector<boost::asio::io_context*> context_ptrs;
+  using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  std::vector<WorkGuard> keep_running;  // a context with no connection yet must not return from run()
+  for (int64_t i = 0; i < s->threads; ++i) {
+    contexts.push_back(std::make_unique<boost::asio::io_context>(1));
+    context_ptrs.push_back(contexts.back().get());
+    keep_running.push_back(boost::asio::make_work_guard(*contexts.back()));
+  }
+  boost::asio::io_context& io = *contexts.front();
+  HttpServer server(context_ptrs, s->server, gateway);
   if (auto st = server.listen(); !st) return fail(st.error());
   server.start();
   auto stop_flush = std::make_shared<std::atomic<bool>>(false);
   boost::asio::co_spawn(io, flush_usage(usage, std::chrono::milliseconds(s->usage_flush_ms), stop_flush),
                         boost::asio::detached);
   std::vector<std::thread> threads;
-  for (int64_t i = 0; i < s->threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (auto* context : context_ptrs) threads.emplace_back([context] { context->run(); });
   log::info("gateway serving", {{"http", s->server.listen}, {"threads", std::to_string(s->threads)}});
 
   int sig = stop_signals.wait();
@@ -156,7 +166,7 @@ int run(int argc, const char* const* argv) {
   std::promise<void> flushed;
   boost::asio::co_spawn(io, usage->flush(), [&flushed](std::exception_ptr) { flushed.set_value(); });
   flushed.get_future().wait_for(std::chrono::seconds(3));
-  io.stop();
+  for (auto* context : context_ptrs) context->stop();
   for (auto& t : threads) t.join();
   natsSubscription_Unsubscribe(changes);
   natsSubscription_Destroy(changes);

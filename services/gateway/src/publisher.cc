@@ -91,8 +91,14 @@ void Publisher::drain(std::chrono::milliseconds timeout) {
 }
 
 int64_t Publisher::max_payload() const {
-  // Headers (ids, timestamps, count) take well under 1 KiB.
-  return natsConnection_GetMaxPayload(client_->connection()) - 1024;
+  int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  int64_t checked = max_payload_checked_ns_.load(std::memory_order_relaxed);
+  if (checked == 0 || now - checked > std::chrono::nanoseconds(std::chrono::seconds(1)).count()) {
+    // Headers (ids, timestamps, count) take well under 1 KiB.
+    max_payload_.store(natsConnection_GetMaxPayload(client_->connection()) - 1024, std::memory_order_relaxed);
+    max_payload_checked_ns_.store(now, std::memory_order_relaxed);
+  }
+  return max_payload_.load(std::memory_order_relaxed);
 }
 
 size_t Publisher::in_flight() const {

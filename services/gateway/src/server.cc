@@ -11,8 +11,11 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-HttpServer::HttpServer(asio::io_context& io, ServerOptions options, std::shared_ptr<Gateway> gateway)
-    : io_(io), options_(std::move(options)), gateway_(std::move(gateway)), acceptor_(io) {}
+HttpServer::HttpServer(std::vector<asio::io_context*> contexts, ServerOptions options, std::shared_ptr<Gateway> gateway)
+    : contexts_(std::move(contexts)),
+      options_(std::move(options)),
+      gateway_(std::move(gateway)),
+      acceptor_(*contexts_.at(0)) {}
 
 Status HttpServer::listen() {
   auto hp = ops::split_host_port(options_.listen);
@@ -44,7 +47,8 @@ void HttpServer::stop_accepting() {
 asio::awaitable<void> HttpServer::accept_loop() {
   while (!draining_) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
+    asio::io_context& home = *contexts_[next_context_++ % contexts_.size()];
+    tcp::socket socket = co_await acceptor_.async_accept(home, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) continue;  // e.g. too many open files: keep serving the connections we have
     if (connections_ >= options_.max_connections) {

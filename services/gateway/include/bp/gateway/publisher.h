@@ -4,6 +4,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -53,6 +54,10 @@ class Publisher {
   jsCtx* js_ = nullptr;
   std::chrono::milliseconds ack_timeout_{5000};
   mutable std::mutex mutex_;
+  // max_payload() is asked on every ingest; the NATS connection's answer takes its lock, so it
+  // is cached for a second (it changes only when a reconnect lands on another server).
+  mutable std::atomic<int64_t> max_payload_{0};
+  mutable std::atomic<int64_t> max_payload_checked_ns_{0};
   std::map<std::string, Completion<PublishOutcome>> pending_;  // by request id
 };
 

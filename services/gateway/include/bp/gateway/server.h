@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "bp/asio.h"
@@ -22,9 +23,12 @@ struct ServerOptions {
   size_t max_connections = 10000;
 };
 
+// Connections are spread round-robin over `contexts`, each run by exactly one thread: a
+// connection's handlers never run concurrently, so they need no strand, and the I/O threads share
+// no scheduler lock. contexts[0] also hosts the acceptor.
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, ServerOptions options, std::shared_ptr<Gateway> gateway);
+  HttpServer(std::vector<boost::asio::io_context*> contexts, ServerOptions options, std::shared_ptr<Gateway> gateway);
 
   Status listen();
   void start();
@@ -38,7 +42,8 @@ class HttpServer {
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
 
-  boost::asio::io_context& io_;
+  std::vector<boost::asio::io_context*> contexts_;
+  size_t next_context_ = 0;  // used by the accept loop only
   ServerOptions options_;
   std::shared_ptr<Gateway> gateway_;
   boost::asio::ip::tcp::acceptor acceptor_;
