@@ -127,19 +127,21 @@ peak_rss_rows() {
       "$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")"
 }
 
-# BP_BENCH_SOAK_SECONDS > 0: open loop at half the peak for that long, the gateway's RSS sampled
-# every 10 s.
+# BP_BENCH_SOAK_SECONDS > 0: open loop at half the peak for that long into the pipe that delivers
+# to a webhook, the gateway's and the worker's RSS sampled every 10 s.
 bench_soak() {
   local soak="${BP_BENCH_SOAK_SECONDS:-0}" pid rate
   ((soak > 0)) || return 0
   pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
+  local wpid
+  wpid="$(cat "$BP_DATA_DIR/run/delivery-worker.pid")"
   rate="$(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }')"
   soak_samples=()
-  "$bin/bp_loadgen" --seconds="$soak" --connections="$conns" --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 \
+  "$bin/bp_loadgen" --seconds="$soak" --connections="$conns" --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 \
     --rate="$rate" >"$BP_DATA_DIR/soak.json" &
   local lg=$! t=0
   while kill -0 "$lg" 2>/dev/null; do
-    soak_samples+=("$t:$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")")
+    soak_samples+=("$t:$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")/$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$wpid/status")")
     sleep 10
     t=$((t + 10))
   done
