@@ -127,7 +127,7 @@ peak_rss_rows() {
       "$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")"
 }
 
-# BP_BENCH_SOAK_SECONDS > 0: open loop at half the peak for that long into the pipe that delivers
+# BP_BENCH_SOAK_SECONDS > 0: open loop at BP_BENCH_SOAK_RATE for that long into the pipe that delivers
 # to a webhook, the gateway's and the worker's RSS sampled every 10 s.
 bench_soak() {
   local soak="${BP_BENCH_SOAK_SECONDS:-0}" pid rate
@@ -135,7 +135,8 @@ bench_soak() {
   pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
   local wpid
   wpid="$(cat "$BP_DATA_DIR/run/delivery-worker.pid")"
-  rate="$(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }')"
+  # A quarter of the ingest-only peak: the worker and the receiver share the two cores too.
+  rate="${BP_BENCH_SOAK_RATE:-$(awk -v p="$peak" 'BEGIN { printf "%d", p / 4 }')}"
   soak_samples=()
   "$bin/bp_loadgen" --seconds="$soak" --connections="$conns" --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 \
     --rate="$rate" >"$BP_DATA_DIR/soak.json" &
