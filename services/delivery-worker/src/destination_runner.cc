@@ -125,6 +125,17 @@ bool DestinationRunner::deliverable() const {
   return destination_.destination().destination_status() == "active" && destination_.pipe_status() != "paused";
 }
 
+namespace {
+
+// Messages this runner fetched but will not deliver: negatively acknowledged, so that the
+// consumer hands them out again now rather than after AckWait (30 s by default).
+void give_back(PendingBatch& pending) {
+  for (auto& m : pending.messages) natsMsg_Nak(m.get(), nullptr);
+  pending.messages.clear();
+}
+
+}  // namespace
+
 void DestinationRunner::run() {
   loop();
   finished_ = true;
@@ -227,6 +238,8 @@ void DestinationRunner::loop() {
         reporter_->report_run(run);
         reporter_->report_delivered(d.pipe_id(), outcome.delivered, outcome.dead_lettered);
       }
+    } else {
+      give_back(pending);
     }
     pending = PendingBatch{};
   };
@@ -253,6 +266,10 @@ void DestinationRunner::loop() {
     for (int i = 0; i < list.Count; ++i) {
       MsgPtr m(list.Msgs[i]);
       list.Msgs[i] = nullptr;
+      if (stop_ || lease_lost) {
+        natsMsg_Nak(m.get(), nullptr);
+        continue;
+      }
       auto records = records_of(m.get(), id);
       size_t bytes = 0;
       for (const auto& r : records) bytes += r.json.size();
@@ -260,7 +277,10 @@ void DestinationRunner::loop() {
                   (static_cast<int64_t>(pending.batch.records.size() + records.size()) > limits_.max_records ||
                    static_cast<int64_t>(pending.batch.bytes + bytes) > limits_.max_bytes);
       if (full) flush();
-      if (stop_ || lease_lost) break;
+      if (stop_ || lease_lost) {
+        natsMsg_Nak(m.get(), nullptr);
+        continue;
+      }
       if (pending.messages.empty()) {
         pending.batch.id = uuid::v4();
         pending.opened = Clock::now();
@@ -274,7 +294,9 @@ void DestinationRunner::loop() {
     }
     natsMsgList_Destroy(&list);
   }
-  // Unflushed messages are not acked: the consumer redelivers them after AckWait.
+  // Unflushed messages go back to the consumer at once (a successor runner, after a settings
+  // change or on another worker, fetches them again) instead of after AckWait.
+  give_back(pending);
   pending = PendingBatch{};
   natsSubscription_Unsubscribe(sub);
   natsSubscription_Destroy(sub);
