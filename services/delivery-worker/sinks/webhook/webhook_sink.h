@@ -2,6 +2,7 @@
 #pragma once
 
 #include "bp/delivery_worker/sink.h"
+#include "http/http_client.h"  // is_private_address
 
 namespace bp::delivery_worker {
 
@@ -11,8 +12,5 @@ Result<std::unique_ptr<Sink>> make_webhook_sink(const rapidjson::Value& config, 
 // "whsec_" secret's key is the base64 after the prefix and any other secret is used as it is.
 std::string webhook_signature(const std::string& secret, const std::string& id, const std::string& timestamp,
                               const std::string& body);
-
-// True for loopback, private, link-local, unique-local and unspecified addresses.
-bool is_private_address(const std::string& ip);
 
 }  // namespace bp::delivery_worker
