@@ -112,6 +112,22 @@ Result<bool> Client::consumer_exists(const std::string& stream, const std::strin
   return error_from(s, jerr, "cannot look up consumer " + durable);
 }
 
+Result<int64_t> Client::consumer_backlog(const std::string& stream, const std::string& durable) {
+  jsConsumerInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = 1000;  // a /metrics scrape must not hang on a slow server
+  natsStatus s = js_GetConsumerInfo(&info, js_, stream.c_str(), durable.c_str(), &o, &jerr);
+  if (s != NATS_OK) {
+    if (info) jsConsumerInfo_Destroy(info);
+    return error_from(s, jerr, "cannot look up consumer " + durable);
+  }
+  int64_t backlog = static_cast<int64_t>(info->NumPending) + static_cast<int64_t>(info->NumAckPending);
+  jsConsumerInfo_Destroy(info);
+  return backlog;
+}
+
 Status Client::delete_consumer(const std::string& stream, const std::string& durable) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &jerr);

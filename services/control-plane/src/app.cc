@@ -9,7 +9,9 @@
 #include <iostream>
 
 #include "bp/control_plane/grpc_service.h"
+#include "bp/control_plane/rpc_metrics.h"
 #include "bp/control_plane/migrations.h"
+#include "bp/ops/prometheus.h"
 #include "bp/log.h"
 #include "bp/ops/ops_server.h"
 #include "bp/ops/stop_signals.h"
@@ -109,6 +111,10 @@ int serve(const config::Source& cfg) {
   builder.SetResourceQuota(quota);
   builder.AddListeningPort(cfg.get("BP_GRPC_LISTEN"), grpc::InsecureServerCredentials());
   builder.RegisterService(&grpc_service);
+  auto rpc_metrics = std::make_shared<RpcMetrics>();
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(rpc_metrics_interceptor(rpc_metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   auto server = builder.BuildAndStart();
   if (!server) return fail(Error::unavailable("cannot listen for gRPC on " + cfg.get("BP_GRPC_LISTEN")));
 
@@ -119,6 +125,17 @@ int serve(const config::Source& cfg) {
     if (!conn) return conn.take_error();
     if (auto r = (*conn)->exec("SELECT 1"); !r) return r.take_error();
     return ok_status();
+  };
+  probes.metrics = [service, rpc_metrics]() {
+    std::string out;
+    rpc_metrics->write(out);
+    ops::prom::header(out, "bp_control_plane_pg_connections_in_use", "gauge", "Postgres connections on loan");
+    ops::prom::sample(out, "bp_control_plane_pg_connections_in_use", "", static_cast<uint64_t>(service->pool().in_use()));
+    ops::prom::header(out, "bp_control_plane_pg_pool_size", "gauge", "Postgres connections the pool may open (BP_PG_POOL_SIZE)");
+    ops::prom::sample(out, "bp_control_plane_pg_pool_size", "", static_cast<uint64_t>(service->pool().size()));
+    ops::prom::header(out, "bp_control_plane_nats_connected", "gauge", "1 while the NATS connection is up");
+    ops::prom::sample(out, "bp_control_plane_nats_connected", "", static_cast<uint64_t>(service->nats_healthy() ? 1 : 0));
+    return out;
   };
   auto ops = ops::OpsServer::start(cfg.get("BP_HTTP_LISTEN"), probes);
   if (!ops) return fail(ops.error());

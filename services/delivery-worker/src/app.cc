@@ -90,7 +90,14 @@ int run(int argc, const char* const* argv) {
     return 1;
   }
   ops::Probes probes;
-  probes.metrics = [&worker, leases = worker_leases] { return worker.metrics().render(leases->held(), worker.runners()); };
+  probes.metrics = [&worker, leases = worker_leases, nats = *nats] {
+    std::vector<ConsumerBacklog> backlogs;
+    for (const auto& h : worker.held_destinations()) {
+      auto pending = nats->consumer_backlog("BP_INGEST", h.consumer);
+      backlogs.push_back({h.destination_id, h.type, pending ? *pending : -1});
+    }
+    return worker.metrics().render(leases->held(), worker.runners(), backlogs);
+  };
   probes.ready = [nats = *nats, &worker]() -> Status {
     if (!nats->connected()) return Error::unavailable("NATS is not connected");
     if (!worker.last_refresh_ok()) return Error::unavailable("cannot list destinations from the control-plane");

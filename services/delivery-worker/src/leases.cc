@@ -104,4 +104,9 @@ size_t Leases::held() const {
   return revisions_.size();
 }
 
+bool Leases::holds(const std::string& destination_id) const {
+  std::lock_guard lock(mutex_);
+  return revisions_.count(destination_id) > 0;
+}
+
 }  // namespace bp::delivery_worker

@@ -77,6 +77,17 @@ size_t Worker::runners() const {
   return runners_.size();
 }
 
+std::vector<Worker::Held> Worker::held_destinations() const {
+  std::vector<Held> held;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, runner] : runners_) {
+    if (!leases_->holds(id)) continue;
+    const auto& d = runner->destination();
+    held.push_back({id, d.destination().type(), d.consumer_name()});
+  }
+  return held;
+}
+
 void Worker::loop() {
   for (;;) {
     refresh();

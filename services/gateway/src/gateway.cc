@@ -45,6 +45,7 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<ControlPlaneClient> con
 
 boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
   ++requests_;
+  auto started = std::chrono::steady_clock::now();
   std::string request_id = uuid::v4();
   std::string echo_id;
   if (auto it = req.find("X-Request-ID"); it != req.end()) {
@@ -62,6 +63,10 @@ boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
   res.set("X-Request-ID", echo_id.empty() ? request_id : echo_id);
   res.keep_alive(req.keep_alive());
   res.prepare_payload();
+  // Route patterns, never raw paths, so that ids cannot multiply the series.
+  std::string labels = "method=\"" + std::string(http::to_string(req.method())) + "\",route=\"" + r.pattern + "\"";
+  request_seconds_.observe(labels, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  http_requests_.add(labels + ",status=\"" + std::to_string(res.result_int()) + "\"");
   co_return res;
 }
 
@@ -113,23 +118,32 @@ void Gateway::on_change_event(std::string_view event_json) {
 }
 
 std::string Gateway::metrics() const {
+  namespace prom = ops::prom;
   std::string out;
   auto counter = [&](const char* name, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
-           std::to_string(value) + "\n";
+    prom::header(out, name, "counter", help);
+    prom::sample(out, name, "", value);
   };
   counter("bp_gateway_requests_total", "HTTP requests received", requests_);
+  prom::header(out, "bp_gateway_http_requests_total", "counter", "HTTP requests answered, by method, route pattern and status");
+  http_requests_.write(out, "bp_gateway_http_requests_total");
+  prom::header(out, "bp_gateway_request_seconds", "histogram", "time from a parsed request to its response, by method and route pattern");
+  request_seconds_.write(out, "bp_gateway_request_seconds");
   counter("bp_gateway_ingest_accepted_total", "ingest requests answered 202", accepted_);
   counter("bp_gateway_records_accepted_total", "records accepted", records_);
+  counter("bp_gateway_bytes_accepted_total", "bytes of records accepted (as published to JetStream)", bytes_);
   counter("bp_gateway_ingest_rejected_total", "ingest requests answered 4xx", rejected_);
   counter("bp_gateway_publish_failures_total", "ingest requests answered 503", publish_failures_);
   counter("bp_gateway_pipe_cache_hits_total", "pipe lookups served from memory", pipes_.hits());
   counter("bp_gateway_pipe_cache_misses_total", "pipe lookups that asked the control-plane", pipes_.misses());
   counter("bp_gateway_key_cache_hits_total", "API key lookups served from memory", keys_.hits());
   counter("bp_gateway_key_cache_misses_total", "API key lookups that asked the control-plane", keys_.misses());
-  out += "# HELP bp_gateway_publish_in_flight JetStream publishes awaiting their ack\n"
-         "# TYPE bp_gateway_publish_in_flight gauge\nbp_gateway_publish_in_flight " +
-         std::to_string(publisher_ ? publisher_->in_flight() : 0) + "\n";
+  prom::header(out, "bp_gateway_publish_in_flight", "gauge", "JetStream publishes awaiting their ack");
+  prom::sample(out, "bp_gateway_publish_in_flight", "", static_cast<uint64_t>(publisher_ ? publisher_->in_flight() : 0));
+  if (publisher_) {
+    prom::header(out, "bp_gateway_publish_seconds", "histogram", "time from a JetStream publish to its ack");
+    publisher_->publish_seconds().write(out, "bp_gateway_publish_seconds", "");
+  }
   return out;
 }
 

@@ -148,6 +148,7 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   }
   ++accepted_;
   records_ += records.count;
+  bytes_ += static_cast<uint64_t>(bytes);
   if (!outcome.duplicate) usage_->record(p.id(), records.count, bytes);
   std::string body = "{\"accepted\":true,\"pipe_id\":" + json::quote(p.id()) + ",\"pipe_name\":" + json::quote(p.name()) +
                      ",\"records_count\":" + std::to_string(records.count) + ",\"request_id\":" +

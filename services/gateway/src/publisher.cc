@@ -42,7 +42,7 @@ void Publisher::start(const PublishRequest& r, Completion<PublishOutcome> done) 
   }
   {
     std::lock_guard lock(mutex_);
-    pending_[r.request_id] = done;
+    pending_[r.request_id] = Pending{done, std::chrono::steady_clock::now()};
   }
   jsPubOptions po;
   jsPubOptions_Init(&po);
@@ -68,7 +68,9 @@ void Publisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, 
     std::lock_guard lock(self->mutex_);
     auto it = self->pending_.find(request_id);
     if (it != self->pending_.end()) {
-      done = std::move(it->second);
+      done = std::move(it->second.done);
+      self->publish_seconds_.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.started).count());
       self->pending_.erase(it);
     }
   }

@@ -14,6 +14,8 @@ struct Entry {
   RouteId id;
 };
 
+std::vector<std::string_view> split_path(std::string_view path);
+
 const std::vector<Entry>& table() {
   static const std::vector<Entry> kTable = {
       {"/v1/health", verb::get, RouteId::kHealth},
@@ -46,6 +48,16 @@ const std::vector<Entry>& table() {
   return kTable;
 }
 
+// The table's patterns split into segments once, not on every request.
+const std::vector<std::vector<std::string_view>>& table_parts() {
+  static const std::vector<std::vector<std::string_view>> kParts = [] {
+    std::vector<std::vector<std::string_view>> parts;
+    for (const auto& e : table()) parts.push_back(split_path(e.pattern));
+    return parts;
+  }();
+  return kParts;
+}
+
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> parts;
   size_t start = 1;
@@ -59,8 +71,7 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }
 
 // Fills params when `path` matches `pattern`.
-bool matches(const char* pattern, const std::vector<std::string_view>& path, Route& route) {
-  auto want = split_path(pattern);
+bool matches(const std::vector<std::string_view>& want, const std::vector<std::string_view>& path, Route& route) {
   if (want.size() != path.size()) return false;
   std::string p, c;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -109,18 +120,23 @@ Route match_route(verb method, std::string_view target) {
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   auto parts = split_path(path);
   std::string allow;
-  for (const auto& e : table()) {
+  const char* matched = nullptr;
+  for (size_t i = 0; i < table().size(); ++i) {
+    const Entry& e = table()[i];
     Route candidate;
-    if (!matches(e.pattern, parts, candidate)) continue;
+    if (!matches(table_parts()[i], parts, candidate)) continue;
     if (e.method == method) {
       candidate.id = e.id;
+      candidate.pattern = e.pattern;
       candidate.query = route.query;
       return candidate;
     }
+    matched = e.pattern;
     allow += (allow.empty() ? "" : ", ") + std::string(boost::beast::http::to_string(e.method));
   }
   if (!allow.empty()) {
     route.id = RouteId::kMethodNotAllowed;
+    route.pattern = matched;
     route.allow = allow;
   }
   return route;

@@ -265,6 +265,7 @@ export async function startStack({ workspaces = ['a', 'b'], controlPlaneEnv = {}
       return waitReady(`http://127.0.0.1:${httpPort}/readyz`, controlPlane, 'control-plane');
     });
     stack.controlPlaneGrpc = cpEnv.BP_GRPC_LISTEN;
+    stack.controlPlaneHttp = `http://${cpEnv.BP_HTTP_LISTEN}`;
 
     for (const label of workspaces) {
       const { stdout } = await execFileAsync(

@@ -36,6 +36,11 @@ class Pool {
   // Waits up to `wait` for a free connection; connects lazily; Error kUnavailable on failure.
   Result<Lease> acquire(std::chrono::milliseconds wait = std::chrono::seconds(5));
   size_t size() const { return size_; }
+  // Connections on loan (or being connected) now.
+  size_t in_use() {
+    std::lock_guard lock(mutex_);
+    return out_;
+  }
 
  private:
   void give_back(std::unique_ptr<Connection> conn);

@@ -27,6 +27,7 @@ class Leases {
   bool renew(const std::string& destination_id);
   void release(const std::string& destination_id);
   size_t held() const;
+  bool holds(const std::string& destination_id) const;
   std::chrono::milliseconds ttl() const { return ttl_; }
 
  private:

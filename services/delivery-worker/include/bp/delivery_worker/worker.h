@@ -46,6 +46,11 @@ class Worker {
   // Asks for a refresh now (a change event arrived).
   void poke();
   size_t runners() const;
+  // Destinations whose lease this worker holds: id, type and consumer name.
+  struct Held {
+    std::string destination_id, type, consumer;
+  };
+  std::vector<Held> held_destinations() const;
   const WorkerMetrics& metrics() const { return *metrics_; }
   bool last_refresh_ok() const { return last_refresh_ok_; }
 

@@ -13,6 +13,7 @@
 #include "bp/gateway/lookup_cache.h"
 #include "bp/gateway/publisher.h"
 #include "bp/gateway/router.h"
+#include "bp/ops/prometheus.h"
 #include "bp/gateway/usage_recorder.h"
 
 namespace bp::gateway {
@@ -64,7 +65,9 @@ class Gateway {
   std::shared_ptr<UsageRecorder> usage_;
   LookupCache<v1::Pipe> pipes_;
   LookupCache<ApiKeyInfo> keys_;
-  std::atomic<uint64_t> requests_{0}, accepted_{0}, records_{0}, rejected_{0}, publish_failures_{0};
+  std::atomic<uint64_t> requests_{0}, accepted_{0}, records_{0}, rejected_{0}, publish_failures_{0}, bytes_{0};
+  ops::prom::LabelledCounters http_requests_;     // by method, route pattern and status
+  ops::prom::LabelledHistograms request_seconds_;  // by method and route pattern
 };
 
 }  // namespace bp::gateway

@@ -13,6 +13,7 @@
 
 #include "bp/gateway/await_callback.h"
 #include "bp/nats/client.h"
+#include "bp/ops/prometheus.h"
 #include "bp/result.h"
 
 namespace bp::gateway {
@@ -44,8 +45,15 @@ class Publisher {
   size_t in_flight() const;
   // The largest message the NATS server accepts (its max_payload), less room for headers.
   int64_t max_payload() const;
+  // Time from publish to ack (or to the failure), in seconds.
+  const ops::prom::Histogram& publish_seconds() const { return publish_seconds_; }
 
  private:
+  struct Pending {
+    Completion<PublishOutcome> done;
+    std::chrono::steady_clock::time_point started;
+  };
+
   Publisher() = default;
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure);
   void start(const PublishRequest& request, Completion<PublishOutcome> done);
@@ -58,7 +66,8 @@ class Publisher {
   // is cached for a second (it changes only when a reconnect lands on another server).
   mutable std::atomic<int64_t> max_payload_{0};
   mutable std::atomic<int64_t> max_payload_checked_ns_{0};
-  std::map<std::string, Completion<PublishOutcome>> pending_;  // by request id
+  std::map<std::string, Pending> pending_;  // by request id
+  ops::prom::Histogram publish_seconds_;
 };
 
 }  // namespace bp::gateway

@@ -43,6 +43,9 @@ enum class RouteId {
 
 struct Route {
   RouteId id = RouteId::kNotFound;
+  // The route table's pattern ("/v1/pipes/:p/runs/:c"; ":p" is the pipe id, ":c" the child id),
+  // for metrics labels; "unmatched" when no pattern matched the path.
+  const char* pattern = "unmatched";
   std::string pipe_id;
   std::string child_id;  // destination, origin, run or API key id
   std::string allow;     // for kMethodNotAllowed: "GET, POST"
