@@ -30,6 +30,8 @@ const std::vector<config::Setting>& settings() {
       {"BP_PUBLISH_TIMEOUT_MS", "5000", "wait for a JetStream ack before answering 503"},
       {"BP_PUBLISH_MAX_PENDING", "65536", "JetStream publishes in flight; more answer 503"},
       {"BP_TRUST_FORWARDED_FOR", "0", "take the client IP from X-Forwarded-For (set behind a proxy)"},
+      {"BP_AUTH_FAILURE_LIMIT", "20", "failed authentications from one client address, per window, before 429 (0: off)"},
+      {"BP_AUTH_FAILURE_WINDOW_MS", "60000", "window of BP_AUTH_FAILURE_LIMIT; a blocked address waits for its end"},
       {"BP_USAGE_FLUSH_MS", "2000", "how often usage counters are sent to the control-plane"},
       {"BP_DRAIN_TIMEOUT_MS", "10000", "on SIGTERM, how long in-flight requests may take"},
       {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -63,7 +65,7 @@ Result<Settings> read_settings(const config::Source& cfg) {
     int64_t min, max;
     int64_t* out;
   };
-  int64_t body = 0, header = 0, read_ms = 0, idle_ms = 0, conns = 0, ttl = 0;
+  int64_t body = 0, header = 0, read_ms = 0, idle_ms = 0, conns = 0, ttl = 0, auth_limit = 0, auth_window = 0;
   for (const auto& i : std::initializer_list<IntSetting>{
            {"BP_THREADS", 0, 256, &s.threads},
            {"BP_MAX_BODY_BYTES", 1024, int64_t{1} << 32, &body},
@@ -72,6 +74,8 @@ Result<Settings> read_settings(const config::Source& cfg) {
            {"BP_IDLE_TIMEOUT_MS", 100, 3600000, &idle_ms},
            {"BP_MAX_CONNECTIONS", 1, 1000000, &conns},
            {"BP_CACHE_TTL_MS", 0, 3600000, &ttl},
+           {"BP_AUTH_FAILURE_LIMIT", 0, 1000000, &auth_limit},
+           {"BP_AUTH_FAILURE_WINDOW_MS", 1000, 86400000, &auth_window},
            {"BP_CONTROL_PLANE_TIMEOUT_MS", 100, 60000, &s.control_plane_timeout_ms},
            {"BP_PUBLISH_TIMEOUT_MS", 100, 60000, &s.publish_timeout_ms},
            {"BP_PUBLISH_MAX_PENDING", 1, 10000000, &s.publish_max_pending},
@@ -88,6 +92,8 @@ Result<Settings> read_settings(const config::Source& cfg) {
   s.server.max_connections = static_cast<size_t>(conns);
   s.gateway.cache_ttl = std::chrono::milliseconds(ttl);
   s.gateway.trust_forwarded_for = cfg.get_bool("BP_TRUST_FORWARDED_FOR");
+  s.gateway.auth_failure_limit = static_cast<int>(auth_limit);
+  s.gateway.auth_failure_window = std::chrono::milliseconds(auth_window);
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
   return s;
 }

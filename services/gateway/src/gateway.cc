@@ -41,7 +41,8 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<ControlPlaneClient> con
             auto r = co_await cp->call<v1::ResolveApiKeyResponse>(BP_RPC(ResolveApiKey), req);
             co_return from_rpc(r.status, ApiKeyInfo{r.response.api_key_id(), r.response.workspace_id()});
           },
-          options.cache_ttl) {}
+          options.cache_ttl),
+      auth_failures_(options.auth_failure_limit, options.auth_failure_window) {}
 
 boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
   ++requests_;
@@ -53,12 +54,25 @@ boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
     if (valid_request_id(sent)) echo_id = std::string(sent);
   }
   Route r = match_route(req.method(), std::string_view(req.target().data(), req.target().size()));
+  // Routes that check an API key: an address with too many failures is refused before any lookup.
+  bool checks_key = r.id == RouteId::kIngestPost || r.id >= RouteId::kListPipes;
+  std::string client = checks_key && auth_failures_.enabled() ? client_address(req, peer) : std::string();
   Response res;
-  try {
-    res = co_await route(req, r, peer, request_id);
-  } catch (const std::exception& e) {
-    log::error("request failed", {{"request_id", request_id}, {"error", e.what()}});
-    res = error_response(http::status::internal_server_error, "server_error", "Unexpected server error");
+  if (auto wait = client.empty() ? std::nullopt : auth_failures_.blocked(client, ThrottleClock::now())) {
+    res = error_response(http::status::too_many_requests, "rate_limited",
+                         "Too many failed authentications from this address; retry later");
+    res.set(http::field::retry_after, std::to_string(wait->count()));
+  } else {
+    try {
+      res = co_await route(req, r, peer, request_id);
+    } catch (const std::exception& e) {
+      log::error("request failed", {{"request_id", request_id}, {"error", e.what()}});
+      res = error_response(http::status::internal_server_error, "server_error", "Unexpected server error");
+    }
+    if (!client.empty() && res.result() == http::status::unauthorized) {
+      auth_failures_.failed(client, ThrottleClock::now());
+      log::warn("authentication failed", {{"request_id", request_id}, {"client", client}});
+    }
   }
   res.set("X-Request-ID", echo_id.empty() ? request_id : echo_id);
   res.keep_alive(req.keep_alive());

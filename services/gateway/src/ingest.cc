@@ -35,8 +35,10 @@ void allow_origin(Response& res, const std::string& origin) {
   res.set(http::field::access_control_expose_headers, "X-Request-ID");
 }
 
-std::string client_ip(const Request& req, const Peer& peer, bool trust_forwarded_for) {
-  if (trust_forwarded_for) {
+}  // namespace
+
+std::string Gateway::client_address(const Request& req, const Peer& peer) const {
+  if (options_.trust_forwarded_for) {
     if (auto xff = header(req, "X-Forwarded-For")) {
       std::string_view first = xff->substr(0, xff->find(','));
       while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
@@ -46,8 +48,6 @@ std::string client_ip(const Request& req, const Peer& peer, bool trust_forwarded
   }
   return peer.address;
 }
-
-}  // namespace
 
 boost::asio::awaitable<Result<std::shared_ptr<const v1::Pipe>>> Gateway::ingest_pipe(const std::string& pipe_id) {
   auto pipe = co_await pipes_.get(uuid::normalize(pipe_id));
@@ -93,6 +93,18 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
     co_return rejection_response(*refused);
   }
   if (!verdict.allowed) co_return reject(403, "forbidden", "Origin not allowed for this pipe");
+  if (p.has_limits() && p.limits().has_pl_ingest_max_requests_per_second()) {
+    // Per gateway process: N replicas accept up to N times the limit (docs/SECURITY.md).
+    int64_t limit = p.limits().pl_ingest_max_requests_per_second();
+    if (auto wait = ingest_rate_.take(p.id(), static_cast<double>(limit), ThrottleClock::now())) {
+      auto res = reject(429, "rate_limited",
+                        "This pipe accepts at most " + std::to_string(limit) +
+                            " requests per second (pl_ingest_max_requests_per_second); retry later",
+                        verdict.echo);
+      res.set(http::field::retry_after, std::to_string(wait->count()));
+      co_return res;
+    }
+  }
 
   auto content_type = header(req, http::field::content_type);
   if (!content_type || !is_json_content_type(*content_type)) {
@@ -106,7 +118,7 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
 
   std::string received_at = clock::now_rfc3339();
   Enrichment enrichment{p.enrich_ingest_timestamp_field(), received_at, p.enrich_client_ip_field(), ""};
-  if (!enrichment.client_ip_field.empty()) enrichment.client_ip_value = client_ip(req, peer, options_.trust_forwarded_for);
+  if (!enrichment.client_ip_field.empty()) enrichment.client_ip_value = client_address(req, peer);
   std::optional<int64_t> max_records;
   if (p.has_limits() && p.limits().has_pl_ingest_max_records_per_request()) {
     max_records = p.limits().pl_ingest_max_records_per_request();

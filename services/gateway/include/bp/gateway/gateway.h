@@ -13,6 +13,7 @@
 #include "bp/gateway/lookup_cache.h"
 #include "bp/gateway/publisher.h"
 #include "bp/gateway/router.h"
+#include "bp/gateway/throttle.h"
 #include "bp/ops/prometheus.h"
 #include "bp/gateway/usage_recorder.h"
 
@@ -22,6 +23,8 @@ struct GatewayOptions {
   std::chrono::milliseconds cache_ttl{10000};
   int max_json_depth = 64;
   bool trust_forwarded_for = false;  // take the client IP from X-Forwarded-For (behind a proxy)
+  int auth_failure_limit = 20;       // failed authentications per address and window before 429; 0: off
+  std::chrono::milliseconds auth_failure_window{60000};
 };
 
 struct ApiKeyInfo {
@@ -58,6 +61,8 @@ class Gateway {
 
   // The pipe for ingest: kNotFound for unknown or inactive pipes.
   boost::asio::awaitable<Result<std::shared_ptr<const v1::Pipe>>> ingest_pipe(const std::string& pipe_id);
+  // The client's address: the socket's peer, or the first X-Forwarded-For entry when trusted.
+  std::string client_address(const Request& req, const Peer& peer) const;
 
   GatewayOptions options_;
   std::shared_ptr<ControlPlaneClient> control_plane_;
@@ -67,6 +72,8 @@ class Gateway {
   LookupCache<ApiKeyInfo> keys_;
   std::atomic<uint64_t> requests_{0}, accepted_{0}, records_{0}, rejected_{0}, publish_failures_{0}, bytes_{0};
   ops::prom::LabelledCounters http_requests_;     // by method, route pattern and status
+  RateLimiter ingest_rate_;                        // per pipe: pl_ingest_max_requests_per_second
+  FailureThrottle auth_failures_;                  // per client address
   ops::prom::LabelledHistograms request_seconds_;  // by method and route pattern
 };
 
