@@ -304,6 +304,9 @@ export async function startStack({ workspaces = ['a', 'b'], controlPlaneEnv = {}
             BP_CONTROL_PLANE_ADDR: stack.controlPlaneGrpc,
             BP_NATS_URL: natsUrl,
             BP_THREADS: '2',
+            // Suites send many 401s on purpose from one address; the throttle (default 20 per
+            // minute) has its own test (throttle.test.mjs), which sets it explicitly.
+            BP_AUTH_FAILURE_LIMIT: '1000',
             ...env,
           },
           logDir,
