@@ -4,6 +4,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -33,8 +34,9 @@ class Leases {
  private:
   Leases() = default;
   void align_ttl();
+  bool ensure_bucket();
   std::shared_ptr<nats::Client> nats_;
-  kvStore* kv_ = nullptr;
+  std::atomic<kvStore*> kv_{nullptr};
   std::string worker_id_;
   std::chrono::milliseconds ttl_{};
   mutable std::mutex mutex_;
