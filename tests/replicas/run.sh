@@ -4,6 +4,7 @@
 # then what a user does against it:
 #   - every instance is ready (`status`), and the workspace key printed by `up` works on both
 #     gateways;
+#   - the SDK's test suite (every method, real deliveries by the workers) passes through gateway 2;
 #   - a pipe with a postgres destination, records sent through both gateways alternately;
 #   - one control-plane is SIGKILLed: management calls through both gateways keep answering
 #     (the clients balance over both control-planes and skip the dead one);
@@ -103,6 +104,20 @@ for i in 0 1; do
   r="$(api GET "$i" /v1/pipes)"
   [[ "$r" == 200* ]] || fail "GET /v1/pipes on gateway $((i + 1)): $r"
 done
+
+step "the SDK's test suite through gateway 2"
+# A second workspace (up creates BP_WORKSPACE_NAME when missing; the services keep running).
+key_b="$(BP_WORKSPACE_NAME=sdk-b bp up 2>&1 | grep -oE 'bp_v1_[A-Za-z0-9]+' | head -n 1)"
+[[ -n "$key_b" ]] || fail "no key for a second workspace"
+printf '{"gatewayUrl":"%s","fileRoot":"%s","workspaces":{"a":{"key":"%s"},"b":{"key":"%s"}}}\n' \
+  "${gw[1]}" "$BP_DATA_DIR/files" "$key" "$key_b" >"$BP_DATA_DIR/sdk-stack.json"
+if command -v node >/dev/null; then
+  BP_SDK_TEST_STACK="$BP_DATA_DIR/sdk-stack.json" node --test --test-concurrency=1 "$repo/sdk/js/test/client.test.mjs" \
+    >"$BP_DATA_DIR/sdk-tests.log" 2>&1 || { tail -n 60 "$BP_DATA_DIR/sdk-tests.log"; fail "the SDK suite failed on this shape"; }
+  grep -E '^# (pass|fail|skipped)' "$BP_DATA_DIR/sdk-tests.log"
+else
+  echo "node not found: the SDK suite is not run on this shape"
+fi
 
 step "a pipe with a postgres destination"
 psql -q -X "$pg_url/postgres" -c 'CREATE DATABASE bp_replicas_sink' >/dev/null
