@@ -37,3 +37,20 @@ check_port_free() {
   warn "port $1 on 127.0.0.1 is already in use by another process: stop it or set $2 to another port"
   return 1
 }
+
+# pick_free_port_block VAR: like pick_free_port, for a base port whose replica ports (+100, +200:
+# instances 2 and 3 of a service, deploy/lib/services.sh) are free too.
+pick_free_port_block() {
+  local -n _bp_block_out="$1"
+  local p attempt
+  for ((attempt = 0; attempt < 50; attempt++)); do
+    pick_free_port p
+    ((p + 200 < 65535)) || continue
+    port_in_use $((p + 100)) || port_in_use $((p + 200)) || {
+      _bp_block_out="$p"
+      BP_PICKED_PORTS+=($((p + 100)) $((p + 200)))
+      return 0
+    }
+  done
+  die "no free block of ports (base, +100, +200) found"
+}

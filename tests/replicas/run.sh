@@ -33,20 +33,9 @@ source "$repo/deploy/lib/common.sh"
 # shellcheck source=../../deploy/lib/ports.sh
 source "$repo/deploy/lib/ports.sh"
 
-# A base port whose replica ports (+100, +200) are free too.
-pick_replica_port() {
-  local -n _out="$1"
-  local p attempt
-  for ((attempt = 0; attempt < 50; attempt++)); do
-    pick_free_port p
-    ((p + 200 < 65535)) || continue
-    port_in_use $((p + 100)) || port_in_use $((p + 200)) || { _out="$p"; BP_PICKED_PORTS+=($((p + 100)) $((p + 200))); return 0; }
-  done
-  die "no free port triple found"
-}
 for var in BP_PG_PORT BP_NATS_PORT BP_NATS_MONITOR_PORT BP_GATEWAY_PORT BP_CONTROL_PLANE_GRPC_PORT \
   BP_CONTROL_PLANE_HTTP_PORT BP_WORKER_HTTP_PORT; do
-  pick_replica_port "$var"
+  pick_free_port_block "$var"
   export "${var?}"
 done
 
