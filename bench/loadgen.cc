@@ -1,7 +1,10 @@
 // bp_loadgen: HTTP load for the ingest endpoint over keep-alive connections. Closed loop (each
 // connection sends as soon as its previous answer arrives) or open loop at a fixed rate, where
-// latency counts from each request's intended send time (no coordinated omission). Records the
-// request_id of every 202 so that loss can be counted afterwards.
+// latency counts from each request's intended send time (no coordinated omission). Several
+// --url values spread the connections over several gateways; a connection that fails reconnects
+// to the next one. With --record-ids every record carries a unique key and every request's
+// outcome is written down, so that loss and duplicates can be counted in the sinks afterwards.
+// Runs for --seconds, or until SIGTERM/SIGINT with --seconds=0 (in-flight requests finish first).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,9 +13,13 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "bp/asio.h"
 #include "bp/json.h"
@@ -23,102 +30,174 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+struct Target {
+  std::string host;
+  std::string port;
+  std::string path;
+};
+
 struct Options {
-  std::string host = "127.0.0.1";
-  std::string port = "8080";
-  std::string target;
+  std::vector<Target> targets;
   std::string api_key;
   std::string origin;
   int connections = 64;
   int threads = 1;
-  double seconds = 10;
-  double rate = 0;  // requests/s in total; 0 = closed loop
+  double seconds = 10;  // 0 = until SIGTERM/SIGINT
+  double rate = 0;      // requests/s in total; 0 = closed loop
   int records = 1;
   int record_bytes = 294;
-  std::string ids_out;
+  int timeout_ms = 30000;  // one request, from write to answer
+  std::string ids_out;     // request ids of the 202s, one per line
+  std::string record_ids;  // every request's outcome, with keyed records
+  std::string tag;         // prefix of the record keys
 };
 
-struct Totals {
-  std::mutex mutex;
+// What one connection saw; merged into the totals when it ends.
+struct Tally {
   std::vector<double> latencies_ms;
   std::map<int, uint64_t> by_status;
-  uint64_t errors = 0;
+  uint64_t connect_errors = 0;  // refused or timed out before anything was sent
+  uint64_t broken = 0;          // connection lost with a request in flight: outcome unknown
+  uint64_t timeouts = 0;        // no answer within --timeout-ms
   uint64_t bytes_sent = 0;
-  std::vector<std::string> request_ids;
+  std::vector<std::string> accepted_ids;
+  // "<status> <request_id|-> <records> <key> <error|->"; status 0 = no answer
+  std::vector<std::string> outcomes;
+
+  void merge(Tally& t) {
+    latencies_ms.insert(latencies_ms.end(), t.latencies_ms.begin(), t.latencies_ms.end());
+    for (auto [s, n] : t.by_status) by_status[s] += n;
+    connect_errors += t.connect_errors;
+    broken += t.broken;
+    timeouts += t.timeouts;
+    bytes_sent += t.bytes_sent;
+    accepted_ids.insert(accepted_ids.end(), t.accepted_ids.begin(), t.accepted_ids.end());
+    outcomes.insert(outcomes.end(), t.outcomes.begin(), t.outcomes.end());
+  }
 };
 
-std::string make_body(const Options& o) {
-  // One record of about record_bytes bytes, repeated.
-  std::string base = R"({"event":"signup","user_id":"123","plan":"pro","source":"bench","pad":")";
+struct Run {
+  Run(const Options& options, Clock::time_point from, Clock::time_point to, double interval)
+      : o(options), start(from), end(to), interval_s(interval) {}
+  const Options& o;
+  Clock::time_point start;
+  Clock::time_point end;  // max() = until stopped
+  double interval_s;      // open loop: time between two requests of one connection
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  Tally totals;
+
+  bool over() const { return stopping || Clock::now() >= end; }
+};
+
+std::string padded_record(const Options& o, const std::string& head) {
+  std::string base = "{" + head + R"("event":"signup","user_id":"123","plan":"pro","source":"bench","pad":")";
   int pad = std::max(0, o.record_bytes - static_cast<int>(base.size()) - 2);
-  std::string record = base + std::string(pad, 'x') + "\"}";
-  if (o.records == 1) return record;
+  return base + std::string(pad, 'x') + "\"}";
+}
+
+// The same body every time, or (with a key) records {"k":KEY,"i":INDEX,...} that name themselves.
+std::string make_body(const Options& o, const std::string& key = "") {
+  if (key.empty() && o.records == 1) return padded_record(o, "");
   std::string body = "[";
-  for (int i = 0; i < o.records; ++i) body += (i ? "," : "") + record;
+  for (int i = 0; i < o.records; ++i) {
+    std::string head = key.empty() ? "" : "\"k\":\"" + key + "\",\"i\":" + std::to_string(i) + ",";
+    body += (i ? "," : "") + padded_record(o, head);
+  }
   return body + "]";
 }
 
-asio::awaitable<void> connection(const Options& o, const std::string& body, Clock::time_point start,
-                                 Clock::time_point end, double interval_s, int index, Totals& totals) {
+bool is_timeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
+
+asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int index) {
+  const Options& o = run.o;
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
-  beast::tcp_stream stream(ex);
-  auto endpoints = co_await resolver.async_resolve(o.host, o.port, asio::use_awaitable);
-  co_await stream.async_connect(endpoints, asio::use_awaitable);
-  stream.socket().set_option(tcp::no_delay(true));
-  beast::flat_buffer buffer;
-  std::vector<double> latencies;
-  std::map<int, uint64_t> statuses;
-  std::vector<std::string> ids;
-  uint64_t errors = 0, sent = 0;
-  // Open loop: this connection's share of the schedule, staggered across connections.
-  Clock::time_point intended = start + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(interval_s * index / o.connections));
   asio::steady_timer timer(ex);
-  for (;;) {
-    if (o.rate > 0) {
-      if (intended >= end) break;
-      if (intended > Clock::now()) {
-        timer.expires_at(intended);
-        co_await timer.async_wait(asio::use_awaitable);
-      }
-    } else if (Clock::now() >= end) {
-      break;
-    }
-    auto sent_at = o.rate > 0 ? intended : Clock::now();
-    http::request<http::string_body> req{http::verb::post, o.target, 11};
-    req.set(http::field::host, o.host);
-    req.set(http::field::content_type, "application/json");
-    if (!o.api_key.empty()) req.set(http::field::authorization, "Bearer " + o.api_key);
-    if (!o.origin.empty()) req.set(http::field::origin, o.origin);
-    req.keep_alive(true);
-    req.body() = body;
-    req.prepare_payload();
+  Tally tally;
+  size_t target_index = static_cast<size_t>(index) % o.targets.size();
+  uint64_t seq = 0;
+  // Open loop: this connection's share of the schedule, staggered across connections.
+  auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(run.interval_s));
+  Clock::time_point intended = run.start + every * index / o.connections;
+  auto pause = [&](Clock::time_point until) -> asio::awaitable<void> {
+    if (until <= Clock::now()) co_return;
+    timer.expires_at(until);
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  };
+
+  while (!run.over()) {
+    const Target& t = o.targets[target_index];
+    beast::tcp_stream stream(ex);
     boost::system::error_code ec;
-    co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
-    http::response<http::string_body> res;
-    if (!ec) co_await http::async_read(stream, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
+    auto endpoints = co_await resolver.async_resolve(t.host, t.port, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      stream.expires_after(std::chrono::seconds(2));
+      co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) {
-      ++errors;
-      break;  // the connection is gone; the run reports it
+      ++tally.connect_errors;
+      target_index = (target_index + 1) % o.targets.size();  // another gateway, after a short pause
+      co_await pause(Clock::now() + std::chrono::milliseconds(100));
+      continue;
     }
-    sent += body.size();
-    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count());
-    ++statuses[res.result_int()];
-    if (res.result_int() == 202 && !o.ids_out.empty()) {
-      auto doc = bp::json::parse(res.body());
-      if (doc) {
-        if (auto id = bp::json::get_string(*doc, "request_id")) ids.push_back(*id);
+    stream.socket().set_option(tcp::no_delay(true));
+    // After a reconnect the open loop resumes from now: no burst to catch up with missed slots.
+    if (o.rate > 0 && intended < Clock::now()) intended = Clock::now();
+    beast::flat_buffer buffer;
+    bool reconnect = false;
+    while (!reconnect && !run.over()) {
+      if (o.rate > 0) {
+        co_await pause(intended);
+        if (run.over()) break;
       }
+      auto sent_at = o.rate > 0 ? intended : Clock::now();
+      std::string key = o.record_ids.empty() ? "" : o.tag + "." + std::to_string(index) + "." + std::to_string(++seq);
+      http::request<http::string_body> req{http::verb::post, t.path, 11};
+      req.set(http::field::host, t.host);
+      req.set(http::field::content_type, "application/json");
+      if (!o.api_key.empty()) req.set(http::field::authorization, "Bearer " + o.api_key);
+      if (!o.origin.empty()) req.set(http::field::origin, o.origin);
+      req.keep_alive(true);
+      req.body() = key.empty() ? fixed_body : make_body(o, key);
+      req.prepare_payload();
+      http::response<http::string_body> res;
+      stream.expires_after(std::chrono::milliseconds(o.timeout_ms));
+      co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) co_await http::async_read(stream, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (o.rate > 0) intended += every;
+      if (ec) {
+        // Sent (maybe in part) and never answered: the records may or may not be in the stream.
+        ++(is_timeout(ec) ? tally.timeouts : tally.broken);
+        if (!key.empty()) tally.outcomes.push_back("0 - " + std::to_string(o.records) + " " + key + " -");
+        target_index = (target_index + 1) % o.targets.size();
+        break;
+      }
+      tally.bytes_sent += req.body().size();
+      tally.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count());
+      int status = static_cast<int>(res.result_int());
+      ++tally.by_status[status];
+      std::string request_id = "-", error = "-";
+      // The body is read only when someone asks for it (the benchmark's load generator stays cheap).
+      bool want_body = !key.empty() || (status == 202 && !o.ids_out.empty());
+      if (auto doc = bp::json::parse(want_body ? std::string_view(res.body()) : std::string_view("null"));
+          doc && doc->IsObject()) {
+        if (auto id = bp::json::get_string(*doc, "request_id")) request_id = *id;
+        if (auto e = bp::json::get_string(*doc, "error")) error = *e;
+      }
+      if (status == 202 && !o.ids_out.empty()) tally.accepted_ids.push_back(request_id);
+      if (!key.empty()) {
+        tally.outcomes.push_back(std::to_string(status) + " " + request_id + " " + std::to_string(o.records) + " " + key +
+                                 " " + error);
+      }
+      reconnect = !res.keep_alive();
     }
-    if (o.rate > 0) intended += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval_s));
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
-  std::lock_guard lock(totals.mutex);
-  totals.latencies_ms.insert(totals.latencies_ms.end(), latencies.begin(), latencies.end());
-  for (auto [s, n] : statuses) totals.by_status[s] += n;
-  totals.errors += errors;
-  totals.bytes_sent += sent;
-  totals.request_ids.insert(totals.request_ids.end(), ids.begin(), ids.end());
+  std::lock_guard lock(run.mutex);
+  run.totals.merge(tally);
 }
 
 double percentile(const std::vector<double>& sorted, double p) {
@@ -127,51 +206,83 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(i, sorted.size() - 1)];
 }
 
+std::optional<Target> parse_url(const std::string& url) {  // http://host:port/path
+  auto scheme = url.find("://");
+  if (url.rfind("http://", 0) != 0 || scheme == std::string::npos) return std::nullopt;
+  auto rest = url.substr(scheme + 3);
+  auto slash = rest.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  auto authority = rest.substr(0, slash);
+  auto colon = authority.rfind(':');
+  return Target{authority.substr(0, colon), colon == std::string::npos ? "80" : authority.substr(colon + 1),
+                rest.substr(slash)};
+}
+
+const char* kUsage =
+    "usage: bp_loadgen --url=http://127.0.0.1:8080/v1/ingest/<pipe> [--url=... (more gateways)] [--key=] "
+    "[--origin=] [--connections=64] [--threads=1] [--seconds=10 (0: until SIGTERM)] [--rate=0] [--records=1] "
+    "[--record-bytes=294] [--timeout-ms=30000] [--ids-out=file] [--record-ids=file] [--tag=lg<pid>]\n";
+
 int main(int argc, char** argv) {
   Options o;
+  o.tag = "lg" + std::to_string(getpid());
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* name) -> const char* {
       std::string prefix = std::string("--") + name + "=";
       return a.rfind(prefix, 0) == 0 ? argv[i] + prefix.size() : nullptr;
     };
-    if (auto v = value("url")) {
-      std::string url = v;  // http://host:port/target
-      auto rest = url.substr(url.find("://") + 3);
-      auto slash = rest.find('/');
-      auto authority = rest.substr(0, slash);
-      o.target = rest.substr(slash);
-      auto colon = authority.rfind(':');
-      o.host = authority.substr(0, colon);
-      o.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
-    } else if (auto v = value("key")) o.api_key = v;
-    else if (auto v = value("origin")) o.origin = v;
-    else if (auto v = value("connections")) o.connections = std::stoi(v);
-    else if (auto v = value("threads")) o.threads = std::stoi(v);
-    else if (auto v = value("seconds")) o.seconds = std::stod(v);
-    else if (auto v = value("rate")) o.rate = std::stod(v);
-    else if (auto v = value("records")) o.records = std::stoi(v);
-    else if (auto v = value("record-bytes")) o.record_bytes = std::stoi(v);
-    else if (auto v = value("ids-out")) o.ids_out = v;
-    else {
-      std::cerr << "usage: bp_loadgen --url=http://127.0.0.1:8080/v1/ingest/<pipe> [--key=] [--origin=] "
-                   "[--connections=64] [--threads=1] [--seconds=10] [--rate=0] [--records=1] [--record-bytes=294] "
-                   "[--ids-out=file]\n";
+    try {
+      if (auto v = value("url")) {
+        auto t = parse_url(v);
+        if (!t) throw std::invalid_argument(a);
+        o.targets.push_back(*t);
+      } else if (auto v = value("key")) o.api_key = v;
+      else if (auto v = value("origin")) o.origin = v;
+      else if (auto v = value("connections")) o.connections = std::stoi(v);
+      else if (auto v = value("threads")) o.threads = std::stoi(v);
+      else if (auto v = value("seconds")) o.seconds = std::stod(v);
+      else if (auto v = value("rate")) o.rate = std::stod(v);
+      else if (auto v = value("records")) o.records = std::stoi(v);
+      else if (auto v = value("record-bytes")) o.record_bytes = std::stoi(v);
+      else if (auto v = value("timeout-ms")) o.timeout_ms = std::stoi(v);
+      else if (auto v = value("ids-out")) o.ids_out = v;
+      else if (auto v = value("record-ids")) o.record_ids = v;
+      else if (auto v = value("tag")) o.tag = v;
+      else throw std::invalid_argument(a);
+    } catch (const std::exception&) {
+      std::cerr << "bp_loadgen: bad argument '" << a << "'\n" << kUsage;
       return 2;
     }
   }
+  if (o.targets.empty() || o.connections < 1 || o.threads < 1 || o.records < 1 || o.timeout_ms < 1 ||
+      o.seconds < 0 || o.rate < 0) {
+    std::cerr << kUsage;
+    return 2;
+  }
   std::string body = make_body(o);
-  Totals totals;
   asio::io_context io(o.threads);
   auto start = Clock::now() + std::chrono::milliseconds(200);
-  auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
-  double interval_s = o.rate > 0 ? o.connections / o.rate : 0;
+  auto end = o.seconds > 0
+                 ? start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds))
+                 : Clock::time_point::max();
+  Run run(o, start, end, o.rate > 0 ? o.connections / o.rate : 0);
+
+  // SIGTERM/SIGINT: no new requests; those in flight get their answer (or their timeout).
+  auto signal_strand = asio::make_strand(io);
+  asio::signal_set signals(signal_strand, SIGTERM, SIGINT);
+  signals.async_wait([&run](const boost::system::error_code& ec, int) {
+    if (!ec) run.stopping = true;
+  });
+  std::atomic<int> running{o.connections};
   for (int c = 0; c < o.connections; ++c) {
-    asio::co_spawn(asio::make_strand(io), connection(o, body, start, end, interval_s, c, totals),
-                   [&totals](std::exception_ptr e) {
-                     if (!e) return;
-                     std::lock_guard lock(totals.mutex);
-                     ++totals.errors;
+    asio::co_spawn(asio::make_strand(io), connection(run, body, c),
+                   [&](std::exception_ptr e) {
+                     if (e) {
+                       std::lock_guard lock(run.mutex);
+                       ++run.totals.broken;
+                     }
+                     if (--running == 0) asio::post(signal_strand, [&signals] { signals.cancel(); });
                    });
   }
   std::vector<std::thread> threads;
@@ -179,24 +290,32 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
 
+  Tally& totals = run.totals;
   auto& l = totals.latencies_ms;
   std::sort(l.begin(), l.end());
   uint64_t accepted = totals.by_status[202];
   double rps = static_cast<double>(l.size()) / elapsed;
   std::string statuses;
   for (auto [s, n] : totals.by_status) statuses += (statuses.empty() ? "" : ",") + ("\"" + std::to_string(s) + "\":" + std::to_string(n));
+  uint64_t errors = totals.connect_errors + totals.broken + totals.timeouts;
   std::printf(
       "{\"mode\":\"%s\",\"connections\":%d,\"records_per_request\":%d,\"body_bytes\":%zu,\"seconds\":%.2f,"
       "\"requests\":%zu,\"req_per_s\":%.0f,\"records_per_s\":%.0f,\"mb_per_s\":%.2f,\"accepted\":%lu,"
-      "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,\"errors\":%lu,"
-      "\"status\":{%s}}\n",
+      "\"records_accepted\":%lu,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
+      "\"errors\":%lu,\"connect_errors\":%lu,\"broken\":%lu,\"timeouts\":%lu,\"status\":{%s}}\n",
       o.rate > 0 ? "open" : "closed", o.connections, o.records, body.size(), elapsed, l.size(), rps,
       rps * o.records, static_cast<double>(totals.bytes_sent) / elapsed / 1e6, static_cast<unsigned long>(accepted),
-      percentile(l, 50), percentile(l, 90), percentile(l, 99), percentile(l, 99.9), l.empty() ? 0 : l.back(),
-      static_cast<unsigned long>(totals.errors), statuses.c_str());
+      static_cast<unsigned long>(accepted * static_cast<uint64_t>(o.records)), percentile(l, 50), percentile(l, 90),
+      percentile(l, 99), percentile(l, 99.9), l.empty() ? 0 : l.back(), static_cast<unsigned long>(errors),
+      static_cast<unsigned long>(totals.connect_errors), static_cast<unsigned long>(totals.broken),
+      static_cast<unsigned long>(totals.timeouts), statuses.c_str());
   if (!o.ids_out.empty()) {
     std::ofstream out(o.ids_out);
-    for (const auto& id : totals.request_ids) out << id << "\n";
+    for (const auto& id : totals.accepted_ids) out << id << "\n";
+  }
+  if (!o.record_ids.empty()) {
+    std::ofstream out(o.record_ids);
+    for (const auto& line : totals.outcomes) out << line << "\n";
   }
   return 0;
 }
