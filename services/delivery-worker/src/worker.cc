@@ -1,6 +1,7 @@
 // Reconciles runners with the control-plane's destination list.
 #include "bp/delivery_worker/worker.h"
 
+#include "bp/delivery_worker/async_reporter.h"
 #include "bp/log.h"
 
 namespace bp::delivery_worker {
@@ -41,7 +42,7 @@ Worker::Worker(WorkerOptions options, std::shared_ptr<v1::ControlPlane::StubInte
       stub_(stub),
       nats_(std::move(nats)),
       leases_(std::move(leases)),
-      reporter_(std::make_shared<ControlPlaneReporter>(stub)) {}
+      reporter_(std::make_shared<AsyncReporter>(std::make_shared<ControlPlaneReporter>(stub))) {}
 
 Worker::~Worker() { stop(); }
 
