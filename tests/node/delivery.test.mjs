@@ -349,6 +349,9 @@ test('batches follow pl_delivery_max_records (10)', async (t) => {
   }, 10_000);
   for (const run of runs) assert.ok(run.records <= 10, `run of ${run.records} records: ${JSON.stringify(run)}`);
   assert.ok(runs.length >= 6, `${runs.length} runs`);
+  // The last batch is acked as soon as it is written, not when a next one comes (AckWait here is
+  // 5 s: a batch left unacked would be delivered again).
+  await waitFor(() => assertConsumerDrained(dest.id), 2_000);
   assert.deepEqual((await pgSinkRows(table)).map((r) => r.id).sort(), recordIds(results).sort());
   t.diagnostic(`run sizes: ${runs.map((r) => r.records).join(',')}`);
 });

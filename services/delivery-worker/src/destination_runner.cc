@@ -1,6 +1,7 @@
 // The delivery loop of one destination.
 #include "bp/delivery_worker/destination_runner.h"
 
+#include <future>
 #include <vector>
 
 #include "bp/clock.h"
@@ -179,7 +180,9 @@ void DestinationRunner::loop() {
   while (!stop_ && !leases_->acquire(id)) sleep_for(std::chrono::milliseconds(1000) + backoff_delay(0));
   if (stop_) return;
   auto renewed = Clock::now();
+  std::mutex lease_mutex;  // the fetch loop and the writer thread both renew
   auto keep_lease = [&]() {
+    std::lock_guard lock(lease_mutex);
     if (Clock::now() - renewed < renew_every) return true;
     renewed = Clock::now();
     return leases_->renew(id);
@@ -200,19 +203,23 @@ void DestinationRunner::loop() {
   }
 
   DeadLetterQueue dlq(nats_, d.pipe_id(), id);
-  bool lease_lost = false;
-  PendingBatch pending;
-  auto flush = [&]() {
-    if (pending.messages.empty()) return;
+  std::atomic<bool> lease_lost{false};
+  // Writes one sealed batch (on the writer thread). True: the sink took it, its messages are to
+  // be acked; false: the runner stops or lost its lease first, and they were given back.
+  auto write = [&](PendingBatch& batch) -> bool {
     ::batchpipe::v1::DeliveryRun run;
-    run.set_id(pending.batch.id);
+    run.set_id(batch.batch.id);
     run.set_pipe_id(d.pipe_id());
     run.set_destination_id(id);
-    run.set_records(static_cast<int64_t>(pending.batch.records.size()));
-    run.set_bytes(static_cast<int64_t>(pending.batch.bytes));
+    run.set_records(static_cast<int64_t>(batch.batch.records.size()));
+    run.set_bytes(static_cast<int64_t>(batch.batch.bytes));
     run.set_started_at(clock::now_rfc3339());
+    auto last_progress = Clock::now();
     auto keep_waiting = [&]() {
-      for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);  // hold them while we retry
+      if (Clock::now() - last_progress >= std::chrono::seconds(1)) {  // hold them while we retry
+        for (auto& m : batch.messages) natsMsg_InProgress(m.get(), nullptr);
+        last_progress = Clock::now();
+      }
       if (!keep_lease()) lease_lost = true;  // another worker may own it now; unacked messages go back
       return !stop_ && !lease_lost;
     };
@@ -224,36 +231,78 @@ void DestinationRunner::loop() {
       log::warn("delivery failed", {{"destination_id", id}, {"attempt", std::to_string(attempt)}, {"error", error}});
     };
     BatchDelivery delivery(sink, dlq, limits_.max_attempts, keep_waiting, on_retry);
-    DeliveryOutcome outcome = pending.batch.records.empty() ? DeliveryOutcome{} : delivery.deliver(pending.batch);
-    if (!outcome.abandoned) {
-      for (auto& m : pending.messages) natsMsg_Ack(m.get(), nullptr);
-      run.set_attempts(std::max(outcome.attempts, 1));
-      run.set_status(outcome.dead_lettered == 0 ? "success" : "failed");
-      run.set_error(outcome.dead_lettered == 0 ? ""
-                                               : std::to_string(outcome.dead_lettered) +
-                                                     " records dead-lettered: " + outcome.last_error);
-      run.set_finished_at(clock::now_rfc3339());
-      if (outcome.dead_lettered > 0) metrics_->dead_lettered(d.type(), outcome.dead_lettered);
-      if (!pending.batch.records.empty()) {
-        reporter_->report_run(run);
-        reporter_->report_delivered(d.pipe_id(), outcome.delivered, outcome.dead_lettered);
-      }
-    } else {
-      give_back(pending);
+    DeliveryOutcome outcome = batch.batch.records.empty() ? DeliveryOutcome{} : delivery.deliver(batch.batch);
+    if (outcome.abandoned) {
+      give_back(batch);
+      return false;
     }
-    pending = PendingBatch{};
+    run.set_attempts(std::max(outcome.attempts, 1));
+    run.set_status(outcome.dead_lettered == 0 ? "success" : "failed");
+    run.set_error(outcome.dead_lettered == 0
+                      ? ""
+                      : std::to_string(outcome.dead_lettered) + " records dead-lettered: " + outcome.last_error);
+    run.set_finished_at(clock::now_rfc3339());
+    if (outcome.dead_lettered > 0) metrics_->dead_lettered(d.type(), outcome.dead_lettered);
+    if (!batch.batch.records.empty()) {
+      reporter_->report_run(run);
+      reporter_->report_delivered(d.pipe_id(), outcome.delivered, outcome.dead_lettered);
+    }
+    return true;
+  };
+
+  // One batch is written while the next one fills from the consumer: fetching and parsing
+  // overlap the sink's write, and a written batch is acked while the next one is written. At
+  // most one batch is in flight.
+  using Written = std::shared_ptr<PendingBatch>;  // a batch the sink took, to ack; or null
+  std::future<Written> in_flight;
+  PendingBatch pending;
+  std::vector<MsgPtr> fetched;  // the last fetch; taken one by one into the pending batch
+  // Waits for the batch in flight; the messages waiting behind it (the filled batch and the rest
+  // of the fetch) are kept from redelivery (AckWait) meanwhile, however long the sink retries.
+  auto wait_for_writer = [&]() -> Written {
+    if (!in_flight.valid()) return nullptr;
+    while (in_flight.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+      for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);
+      for (auto& m : fetched) {
+        if (m) natsMsg_InProgress(m.get(), nullptr);
+      }
+    }
+    return in_flight.get();
+  };
+  auto ack = [](const Written& batch) {
+    if (batch) {
+      for (auto& m : batch->messages) natsMsg_Ack(m.get(), nullptr);
+    }
+  };
+  auto flush = [&]() {
+    if (pending.messages.empty()) return;
+    Written written = wait_for_writer();
+    if (!stop_ && !lease_lost) {  // otherwise the loop ends and gives the pending batch back
+      in_flight = std::async(std::launch::async, [&write, batch = std::make_shared<PendingBatch>(std::move(pending))] {
+        return write(*batch) ? batch : nullptr;
+      });
+      pending = PendingBatch{};
+    }
+    ack(written);
   };
 
   while (!stop_ && !lease_lost) {
     if (!keep_lease()) break;
-    auto wait = limits_.max_interval;
+    // A written batch is acked as soon as its write ends, even when no next batch follows.
+    bool writing = in_flight.valid();
+    if (writing && in_flight.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      ack(in_flight.get());
+      writing = false;
+    }
+    // While a write runs, fetches are short so that its end is noticed soon.
+    auto wait = writing ? std::min(limits_.max_interval, std::chrono::milliseconds(50)) : limits_.max_interval;
     if (!pending.messages.empty()) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(pending.opened + limits_.max_interval - Clock::now());
       if (left <= std::chrono::milliseconds(0)) {
         flush();
         continue;
       }
-      wait = left;
+      wait = std::min(wait, left);
     }
     natsMsgList list{};
     auto timeout = std::min<std::chrono::milliseconds>(std::max(wait, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
@@ -263,9 +312,14 @@ void DestinationRunner::loop() {
       sleep_for(std::chrono::milliseconds(500));
       continue;
     }
+    fetched.clear();
     for (int i = 0; i < list.Count; ++i) {
-      MsgPtr m(list.Msgs[i]);
+      fetched.emplace_back(list.Msgs[i]);
       list.Msgs[i] = nullptr;
+    }
+    natsMsgList_Destroy(&list);
+    for (auto& next : fetched) {
+      MsgPtr m = std::move(next);
       if (stop_ || lease_lost) {
         natsMsg_Nak(m.get(), nullptr);
         continue;
@@ -292,10 +346,10 @@ void DestinationRunner::loop() {
         flush();
       }
     }
-    natsMsgList_Destroy(&list);
   }
   // Unflushed messages go back to the consumer at once (a successor runner, after a settings
   // change or on another worker, fetches them again) instead of after AckWait.
+  ack(wait_for_writer());
   give_back(pending);
   pending = PendingBatch{};
   natsSubscription_Unsubscribe(sub);
