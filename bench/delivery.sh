@@ -79,17 +79,45 @@ fill_backlog() {
   echo $(($(field "$out" accepted) * 100))
 }
 
-bench_pg_sink() {
-  local pipe dest t0 t1
-  pipe="$(api POST /v1/pipes '{"name":"bench_pg_sink"}' | json_id)"
-  dest="$(api POST "/v1/pipes/$pipe/destinations" "$(pg_destination sink backlog blocked)" | json_id)"
-  pg_sink_records="$(fill_backlog "$pipe")"
+# CPU ticks used so far by the worker, nats-server, Postgres (postmaster and its backends) and
+# the no-op server: "W N P S".
+delivery_cpu() {
+  local pm c p=0
+  pm="$(head -n 1 "$BP_DATA_DIR/postgres/data/postmaster.pid")"
+  for c in $pm $(pgrep -P "$pm"); do p=$((p + $(cpu_ticks "$c" 2>/dev/null || echo 0))); done
+  echo "$(cpu_ticks "$(cat "$BP_DATA_DIR/run/delivery-worker.pid")") $(cpu_ticks "$nats_pid") $p $(cpu_ticks "$null_pid")"
+}
+# cpu_per_record BEFORE AFTER RECORDS: "worker W, nats-server N, Postgres P, no-op server S" in µs.
+cpu_per_record() {
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$hz" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    printf "worker %.2f, nats-server %.2f, Postgres %.2f, no-op server %.2f", (y[1] - x[1]) / hz / n * 1e6,
+      (y[2] - x[2]) / hz / n * 1e6, (y[3] - x[3]) / hz / n * 1e6, (y[4] - x[4]) / hz / n * 1e6 }'
+}
+
+# pg_sink_drain NAME TABLE [LIMITS]: a pipe whose blocked postgres destination writes TABLE
+# collects a backlog, then the destination is activated; sets drained_records, drained_rps and
+# drained_cpu.
+pg_sink_drain() {
+  local pipe dest t0 t1 c0 table="$2"
+  pipe="$(api POST /v1/pipes "{\"name\":\"$1\"}" | json_id)"
+  [[ -z "${3:-}" ]] || api PUT "/v1/pipes/$pipe/limits" "$3" >/dev/null
+  dest="$(api POST "/v1/pipes/$pipe/destinations" "$(pg_destination sink "$table" blocked)" | json_id)"
+  drained_records="$(fill_backlog "$pipe")"
   t0="$(now_s)"
+  c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
-  wait_for 600 eval '(( $(sql "SELECT count(*) FROM backlog" 2>/dev/null || echo 0) >= pg_sink_records ))' ||
-    echo "postgres sink: backlog not written after 600 s" >&2
+  wait_for 600 eval '(( $(sql "SELECT count(*) FROM $table" 2>/dev/null || echo 0) >= drained_records ))' ||
+    echo "postgres sink: backlog of $table not written after 600 s" >&2
   t1="$(now_s)"
-  pg_sink_rps="$(awk -v n="$pg_sink_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+  drained_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$drained_records")"
+  drained_rps="$(awk -v n="$drained_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+}
+
+bench_pg_sink() {
+  local t0 t1
+  pg_sink_drain bench_pg_sink backlog
+  pg_sink_records="$drained_records" pg_sink_rps="$drained_rps" pg_sink_cpu="$drained_cpu"
   # The bound: COPY of the same rows into a table of the same shape (primary key included).
   local file="$BP_DATA_DIR/backlog.copy"
   sql "\\copy (SELECT bp_record_id, bp_received_at, data FROM backlog) TO '$file'" >/dev/null 2>&1 ||
@@ -100,18 +128,23 @@ bench_pg_sink() {
   t1="$(now_s)"
   pg_copy_rps="$(awk -v n="$pg_sink_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
   rm -f -- "$file"
+  # The same with batches of 10,000 records (pl_delivery_max_records 10000, 8 MiB).
+  pg_sink_drain bench_pg_sink_big backlog_big '{"pl_delivery_max_records":10000,"pl_delivery_max_bytes":8388608}'
+  pg_big_records="$drained_records" pg_big_rps="$drained_rps" pg_big_cpu="$drained_cpu"
 }
 
 bench_webhook_sink() {
-  local pipe dest t0 t1
+  local pipe dest t0 t1 c0
   pipe="$(api POST /v1/pipes '{"name":"bench_webhook"}' | json_id)"
   dest="$(api POST "/v1/pipes/$pipe/destinations" \
     "{\"type\":\"webhook\",\"name\":\"hook\",\"destination_status\":\"blocked\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/hook\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}" | json_id)"
   webhook_records="$(fill_backlog "$pipe")"
   t0="$(now_s)"
+  c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
   wait_for 600 eval '(( $(consumer_backlog "$dest") == 0 ))' || echo "webhook sink: backlog not delivered after 600 s" >&2
   t1="$(now_s)"
+  webhook_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$webhook_records")"
   webhook_rps="$(awk -v n="$webhook_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
 }
 

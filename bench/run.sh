@@ -88,6 +88,24 @@ profiled() {
     'BEGIN { if (r > 0) printf "| %s | %.1f | %.1f | %.1f |", l, g / hz / r * 1e6, n / hz / r * 1e6, lt / r * 1e6 }')")
 }
 
+# BP_BENCH_ONLY=sinks: only the two sink throughputs (a quick check of a delivery change).
+if [[ "${BP_BENCH_ONLY:-}" == sinks ]]; then
+  # shellcheck source=bench/delivery.sh
+  source "$repo/bench/delivery.sh"
+  delivery_setup
+  bench_pg_sink
+  hundred_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=100)"
+  bench_webhook_sink
+  echo "| sink | records/s | bound | of bound |"
+  echo "| --- | --- | --- | --- |"
+  echo "| postgres ($pg_sink_records records, batches of 1000) | $pg_sink_rps | COPY: $pg_copy_rps | $(awk -v a="$pg_sink_rps" -v b="$pg_copy_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+  echo "| postgres ($pg_big_records records, batches of 10000) | $pg_big_rps | COPY: $pg_copy_rps | $(awk -v a="$pg_big_rps" -v b="$pg_copy_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+  echo "| webhook ($webhook_records records) | $webhook_rps | no-op server: $(field "$hundred_bound" records_per_s) | $(awk -v a="$webhook_rps" -v b="$(field "$hundred_bound" records_per_s)" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+  echo
+  echo "CPU per record: postgres sink: $pg_sink_cpu (batches of 10000: $pg_big_cpu); webhook sink: $webhook_cpu (µs)"
+  exit 0
+fi
+
 one_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=1)"
 hundred_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=100)"
 one_body="$(field "$one_bound" body_bytes)"
@@ -161,7 +179,10 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "| --- | --- | --- | --- |"
   echo "| end to end, ingest → row visible in Postgres, open loop at $e2e_rate req/s of 1 record, pl_delivery_max_interval_ms 200 | p50 $e2e_p50 ms, p99 $e2e_p99 ms, max $e2e_max ms ($e2e_rows of $e2e_accepted records) | p99 < 1000 ms (target) | - |"
   echo "| Postgres sink from a backlog of $pg_sink_records records (batches of 1000) | $pg_sink_rps records/s | COPY of the same rows: $pg_copy_rps records/s | $(ratio "$pg_sink_rps" "$pg_copy_rps") |"
+  echo "| Postgres sink from a backlog of $pg_big_records records (batches of 10000) | $pg_big_rps records/s | the same COPY bound | $(ratio "$pg_big_rps" "$pg_copy_rps") |"
   echo "| webhook sink from a backlog of $webhook_records records, to the no-op Beast server | $webhook_rps records/s | no-op server with 100-record bodies: $(field "$hundred_bound" records_per_s) records/s | $(ratio "$webhook_rps" "$(field "$hundred_bound" records_per_s)") |"
+  echo
+  echo "CPU per record delivered (µs): Postgres sink: $pg_sink_cpu (batches of 10000: $pg_big_cpu); webhook sink: $webhook_cpu."
   echo
   echo "Peak RSS (VmHWM) after every scenario:"
   echo
