@@ -185,18 +185,25 @@ async function assertConsumerDrained(destinationId) {
  * ({headers, body, ...}); every request is kept with the status it got.
  */
 class Receiver {
-  constructor({ ndjson = false, respond = () => 200 } = {}) {
+  constructor({ ndjson = false, respond = () => 200, delayMs = 0 } = {}) {
     this.ndjson = ndjson;
     this.respond = respond;
+    this.delayMs = delayMs; // each answer waits this long
     this.requests = [];
+    this.open = 0; // requests received and not answered yet
+    this.mostOpen = 0;
     receivers.push(this);
   }
 
   async start() {
     this.server = http.createServer((req, res) => {
       const chunks = [];
+      this.open += 1;
+      this.mostOpen = Math.max(this.mostOpen, this.open);
+      res.on('close', () => (this.open -= 1));
       req.on('data', (c) => chunks.push(c));
-      req.on('end', () => {
+      req.on('end', async () => {
+        if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
         const entry = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
         let status;
         try {
@@ -393,6 +400,21 @@ test('webhook: signed batches (json with a whsec_ secret, ndjson with a raw secr
     assert.equal(req.headers['x-bp-test'], undefined);
     verifyRaw.verify(req.body, req.headers, { jsonParse: false });
   }
+});
+
+test('a destination writes two batches at a time (BP_WRITES_IN_FLIGHT 2), each record once', async (t) => {
+  const receiver = await new Receiver({ delayMs: 400 }).start();
+  const pipe = await api.createPipe({ name: randomName('parallel') });
+  await api.putLimits(pipe.id, { pl_delivery_max_records: 5, pl_delivery_max_interval_ms: 50 });
+  const dest = await createDestination(pipe.id, 'webhook', { url: receiver.url });
+  const results = await ingestAll(pipe.id, makeBodies('parallel', 40));
+
+  const expected = allRecords(results);
+  await waitFor(() => assert.deepEqual(tally(expected, receiver.records()), { missing: 0, duplicates: 0, unexpected: 0 }), 20_000);
+  assert.equal(receiver.mostOpen, 2, 'two batches in flight at once, never more');
+  for (const r of receiver.accepted()) assert.ok(receiver.parse(r.body).length <= 5);
+  await waitFor(() => assertConsumerDrained(dest.id), 5_000);
+  t.diagnostic(`${receiver.accepted().length} batches`);
 });
 
 test('a destination down for ~3 s (503) gets everything once back; runs go retrying → success', async (t) => {

@@ -27,6 +27,7 @@ const std::vector<config::Setting>& settings() {
       {"BP_WEBHOOK_CA_FILE", "", "PEM file of extra CAs trusted for https webhooks (private PKI)"},
       {"BP_FILE_SINK_ROOT", "/var/lib/batchpipe/files", "root directory of file destinations"},
       {"BP_LEASE_TTL_MS", "10000", "how long a dead worker keeps its destinations"},
+      {"BP_WRITES_IN_FLIGHT", "2", "batches of one destination written at once (postgres, webhook, s3; 1..8)"},
       {"BP_REFRESH_MS", "5000", "how often the destination list is re-read (change events refresh sooner)"},
       {"BP_WORKER_ID", "", "this worker's name in the lease bucket (default: hostname-pid-random)"},
       {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -51,8 +52,10 @@ int run(int argc, const char* const* argv) {
   }
   auto lease_ttl = cfg->get_int("BP_LEASE_TTL_MS", 1000, 600000);
   auto refresh = cfg->get_int("BP_REFRESH_MS", 100, 600000);
-  if (!lease_ttl || !refresh) {
-    log::error("delivery-worker cannot start", {{"error", (!lease_ttl ? lease_ttl : refresh).error().message}});
+  auto in_flight = cfg->get_int("BP_WRITES_IN_FLIGHT", 1, 8);
+  if (!lease_ttl || !refresh || !in_flight) {
+    log::error("delivery-worker cannot start",
+               {{"error", (!lease_ttl ? lease_ttl : !refresh ? refresh : in_flight).error().message}});
     return 1;
   }
   std::string worker_id = cfg->get("BP_WORKER_ID");
@@ -70,6 +73,7 @@ int run(int argc, const char* const* argv) {
   std::shared_ptr<::batchpipe::v1::ControlPlane::StubInterface> stub = ::batchpipe::v1::ControlPlane::NewStub(channel);
   WorkerOptions options;
   options.refresh = std::chrono::milliseconds(*refresh);
+  options.sink_env.writes_in_flight = static_cast<int>(*in_flight);
   options.sink_env.file_root = cfg->get("BP_FILE_SINK_ROOT");
   options.sink_env.webhook_allow_private = cfg->get_bool("BP_WEBHOOK_ALLOW_PRIVATE");
   options.sink_env.webhook_ca_file = cfg->get("BP_WEBHOOK_CA_FILE");

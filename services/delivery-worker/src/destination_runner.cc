@@ -1,6 +1,7 @@
 // The delivery loop of one destination.
 #include "bp/delivery_worker/destination_runner.h"
 
+#include <deque>
 #include <future>
 #include <vector>
 
@@ -65,6 +66,7 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
 class MeasuredSink final : public Sink {
  public:
   void cancel() override { inner_->cancel(); }
+  bool parallel_writes() const override { return inner_->parallel_writes(); }
   MeasuredSink(std::unique_ptr<Sink> inner, std::string type, std::shared_ptr<WorkerMetrics> metrics)
       : inner_(std::move(inner)), type_(std::move(type)), metrics_(std::move(metrics)) {}
   std::optional<SinkFailure> write(const DeliveryBatch& batch) override {
@@ -119,7 +121,7 @@ void DestinationRunner::start() { thread_ = std::thread([this] { run(); }); }
 void DestinationRunner::stop() {
   stop_ = true;
   std::lock_guard lock(sink_mutex_);
-  if (active_sink_) active_sink_->cancel();
+  for (Sink* sink : active_sinks_) sink->cancel();
 }
 
 bool DestinationRunner::deliverable() const {
@@ -153,24 +155,32 @@ void DestinationRunner::loop() {
     log::error("destination cannot be delivered", {{"destination_id", id}, {"type", d.type()}});
     return;
   }
-  auto made = (*factory)(*config, env_);
-  if (!made) {
-    log::error("destination cannot be delivered", {{"destination_id", id}, {"error", made.error().message}});
-    return;
+  // One sink per write in flight (each with its own connection), when the sink allows
+  // parallel writes; otherwise one.
+  std::vector<std::unique_ptr<Sink>> sinks;
+  for (int i = 0; i < std::max(1, env_.writes_in_flight); ++i) {
+    auto made = (*factory)(*config, env_);
+    if (!made) {
+      log::error("destination cannot be delivered", {{"destination_id", id}, {"error", made.error().message}});
+      return;
+    }
+    sinks.push_back(std::make_unique<MeasuredSink>(std::move(made).value(), d.type(), metrics_));
+    if (!sinks.front()->parallel_writes()) break;
   }
-  MeasuredSink sink(std::move(made).value(), d.type(), metrics_);
-  struct ActiveSink {  // registered for stop() while this loop may write
+  struct ActiveSinks {  // registered for stop() while this loop may write
     DestinationRunner* runner;
-    ActiveSink(DestinationRunner* r, Sink* s) : runner(r) {
+    ActiveSinks(DestinationRunner* r, const std::vector<std::unique_ptr<Sink>>& sinks) : runner(r) {
       std::lock_guard lock(r->sink_mutex_);
-      r->active_sink_ = s;
-      if (r->stop_) s->cancel();
+      for (const auto& s : sinks) {
+        r->active_sinks_.push_back(s.get());
+        if (r->stop_) s->cancel();
+      }
     }
-    ~ActiveSink() {
+    ~ActiveSinks() {
       std::lock_guard lock(runner->sink_mutex_);
-      runner->active_sink_ = nullptr;
+      runner->active_sinks_.clear();
     }
-  } active{this, &sink};
+  } active{this, sinks};
 
   const auto renew_every = leases_->ttl() / 3;
   auto sleep_for = [&](std::chrono::milliseconds d) {
@@ -180,7 +190,7 @@ void DestinationRunner::loop() {
   while (!stop_ && !leases_->acquire(id)) sleep_for(std::chrono::milliseconds(1000) + backoff_delay(0));
   if (stop_) return;
   auto renewed = Clock::now();
-  std::mutex lease_mutex;  // the fetch loop and the writer thread both renew
+  std::mutex lease_mutex;  // the fetch loop and the writer threads all renew
   auto keep_lease = [&]() {
     std::lock_guard lock(lease_mutex);
     if (Clock::now() - renewed < renew_every) return true;
@@ -204,9 +214,10 @@ void DestinationRunner::loop() {
 
   DeadLetterQueue dlq(nats_, d.pipe_id(), id);
   std::atomic<bool> lease_lost{false};
-  // Writes one sealed batch (on the writer thread). True: the sink took it, its messages are to
-  // be acked; false: the runner stops or lost its lease first, and they were given back.
-  auto write = [&](PendingBatch& batch) -> bool {
+  // Writes one sealed batch (on a writer thread) through one of the sinks. True: the sink took
+  // it, its messages are to be acked; false: the runner stops or lost its lease first, and they
+  // were given back.
+  auto write = [&](Sink& sink, PendingBatch& batch) -> bool {
     ::batchpipe::v1::DeliveryRun run;
     run.set_id(batch.batch.id);
     run.set_pipe_id(d.pipe_id());
@@ -250,50 +261,65 @@ void DestinationRunner::loop() {
     return true;
   };
 
-  // One batch is written while the next one fills from the consumer: fetching and parsing
-  // overlap the sink's write, and a written batch is acked while the next one is written. At
-  // most one batch is in flight.
+  // Batches are written while the next one fills from the consumer (fetching and parsing
+  // overlap the writes), and a written batch is acked while others are written. Up to one
+  // write per sink is in flight; batches may finish out of order (each message is acked on
+  // its own).
   using Written = std::shared_ptr<PendingBatch>;  // a batch the sink took, to ack; or null
-  std::future<Written> in_flight;
+  struct Write {
+    std::future<Written> done;
+    Sink* sink;
+  };
+  std::deque<Write> in_flight;  // oldest first
+  std::vector<Sink*> idle;
+  for (auto it = sinks.rbegin(); it != sinks.rend(); ++it) idle.push_back(it->get());
   PendingBatch pending;
   std::vector<MsgPtr> fetched;  // the last fetch; taken one by one into the pending batch
-  // Waits for the batch in flight; the messages waiting behind it (the filled batch and the rest
-  // of the fetch) are kept from redelivery (AckWait) meanwhile, however long the sink retries.
-  auto wait_for_writer = [&]() -> Written {
-    if (!in_flight.valid()) return nullptr;
-    while (in_flight.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
-      for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);
-      for (auto& m : fetched) {
-        if (m) natsMsg_InProgress(m.get(), nullptr);
-      }
-    }
-    return in_flight.get();
-  };
   auto ack = [](const Written& batch) {
     if (batch) {
       for (auto& m : batch->messages) natsMsg_Ack(m.get(), nullptr);
     }
   };
+  auto settle = [&](std::deque<Write>::iterator it) {
+    idle.push_back(it->sink);
+    ack(it->done.get());
+    return in_flight.erase(it);
+  };
+  // Acks every write that has ended.
+  auto settle_finished = [&]() {
+    for (auto it = in_flight.begin(); it != in_flight.end();) {
+      it = it->done.wait_for(std::chrono::seconds(0)) == std::future_status::ready ? settle(it) : std::next(it);
+    }
+  };
+  // Waits for the oldest write; the messages waiting behind it (the filled batch and the rest
+  // of the fetch) are kept from redelivery (AckWait) meanwhile, however long the sink retries.
+  auto settle_oldest = [&]() {
+    while (in_flight.front().done.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+      for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);
+      for (auto& m : fetched) {
+        if (m) natsMsg_InProgress(m.get(), nullptr);
+      }
+    }
+    settle(in_flight.begin());
+  };
   auto flush = [&]() {
     if (pending.messages.empty()) return;
-    Written written = wait_for_writer();
-    if (!stop_ && !lease_lost) {  // otherwise the loop ends and gives the pending batch back
-      in_flight = std::async(std::launch::async, [&write, batch = std::make_shared<PendingBatch>(std::move(pending))] {
-        return write(*batch) ? batch : nullptr;
-      });
-      pending = PendingBatch{};
-    }
-    ack(written);
+    settle_finished();
+    if (idle.empty()) settle_oldest();
+    if (stop_ || lease_lost) return;  // the loop ends and gives the pending batch back
+    Sink* sink = idle.back();
+    idle.pop_back();
+    auto batch = std::make_shared<PendingBatch>(std::move(pending));
+    pending = PendingBatch{};
+    in_flight.push_back({std::async(std::launch::async, [&write, sink, batch] { return write(*sink, *batch) ? batch : nullptr; }),
+                         sink});
   };
 
   while (!stop_ && !lease_lost) {
     if (!keep_lease()) break;
     // A written batch is acked as soon as its write ends, even when no next batch follows.
-    bool writing = in_flight.valid();
-    if (writing && in_flight.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-      ack(in_flight.get());
-      writing = false;
-    }
+    settle_finished();
+    bool writing = !in_flight.empty();
     // While a write runs, fetches are short so that its end is noticed soon.
     auto wait = writing ? std::min(limits_.max_interval, std::chrono::milliseconds(50)) : limits_.max_interval;
     if (!pending.messages.empty()) {
@@ -349,7 +375,7 @@ void DestinationRunner::loop() {
   }
   // Unflushed messages go back to the consumer at once (a successor runner, after a settings
   // change or on another worker, fetches them again) instead of after AckWait.
-  ack(wait_for_writer());
+  while (!in_flight.empty()) settle_oldest();
   give_back(pending);
   pending = PendingBatch{};
   natsSubscription_Unsubscribe(sub);

@@ -32,6 +32,7 @@ std::string conninfo_value(const std::string& v) {
 
 class PostgresSink final : public Sink {
  public:
+  bool parallel_writes() const override { return true; }
   PostgresSink(std::string conninfo, std::string schema, std::string table, bool columns_mode)
       : conninfo_(std::move(conninfo)),
         schema_(std::move(schema)),

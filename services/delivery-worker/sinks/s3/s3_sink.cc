@@ -25,6 +25,7 @@ std::string utc(std::time_t t, const char* format) {
 
 class S3Sink final : public Sink {
  public:
+  bool parallel_writes() const override { return true; }
   S3Sink(const rapidjson::Value& c, const SinkEnvironment& env)
       : endpoint_(parse_http_url(json::get_string(c, "endpoint").value_or(""))),
         bucket_(json::get_string(c, "bucket").value_or("")),

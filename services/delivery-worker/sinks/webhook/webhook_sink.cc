@@ -23,6 +23,7 @@ namespace {
 
 class WebhookSink final : public Sink {
  public:
+  bool parallel_writes() const override { return true; }
   WebhookSink(const rapidjson::Value& c, const SinkEnvironment& env)
       : url_(parse_http_url(json::get_string(c, "url").value_or(""))),
         secret_(json::get_string(c, "signing_secret").value_or("")),

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "batchpipe/v1/control_plane.pb.h"
 #include "bp/delivery_worker/leases.h"
@@ -64,7 +65,7 @@ class DestinationRunner {
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};
   std::mutex sink_mutex_;
-  Sink* active_sink_ = nullptr;  // so that stop() can cancel a write in progress
+  std::vector<Sink*> active_sinks_;  // so that stop() can cancel the writes in progress
   std::thread thread_;
 };
 

@@ -26,6 +26,11 @@ class Sink {
   // Called from another thread on shutdown: makes a write in progress return soon (as a
   // transient failure). Sinks whose writes are short need not do anything.
   virtual void cancel() {}
+  // True when two instances of this sink, for one destination, may write different batches at
+  // the same time: nothing the destination sees depends on the order of batches (a table keyed
+  // by record id, signed webhook calls, objects named by batch). A file sink appends to one
+  // file, so it writes one batch at a time.
+  virtual bool parallel_writes() const { return false; }
 };
 
 // What sinks may need from the worker's settings.
@@ -34,6 +39,7 @@ struct SinkEnvironment {
   std::string file_root;         // BP_FILE_SINK_ROOT
   bool webhook_allow_private = false;
   std::string webhook_ca_file;  // extra trusted CA certificates (PEM) for https webhooks
+  int writes_in_flight = 2;     // BP_WRITES_IN_FLIGHT: batches written at once, for sinks that allow it
 };
 
 using SinkFactory =
