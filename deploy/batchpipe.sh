@@ -42,6 +42,11 @@ Usage: bash deploy/batchpipe.sh COMMAND [ARGS]
   test [CTEST_ARGS...]
                   install, build, start throw-away Postgres and NATS, run every test
                   suite (arguments go to ctest, e.g. -L unit), stop them
+  test-sanitized [CTEST_ARGS...]
+                  the same, built with AddressSanitizer and UndefinedBehaviorSanitizer
+                  in build-asan (BP_BUILD_DIR); by default the unit and integration
+                  tests only (-L 'unit|integration'); BP_TEST_NODE=1 adds the Node
+                  suites, run against the sanitized services
 
 Settings are BP_* environment variables: see deploy/README.md.
 EOF
@@ -54,6 +59,11 @@ main() {
   up | down | status | logs | test)
     load_settings
     "cmd_$subcommand" "$@"
+    ;;
+  test-sanitized)
+    BP_BUILD_DIR="${BP_BUILD_DIR:-build-asan}"
+    load_settings
+    cmd_test_sanitized "$@"
     ;;
   build)
     (($# == 0)) || die "build takes no arguments"

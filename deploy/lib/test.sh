@@ -70,6 +70,21 @@ cmd_test() {
   ((${#failed[@]} == 0)) || die "failed: ${failed[*]}"
 }
 
+# `test-sanitized`: cmd_test on a build with ASan and UBSan (CMake option BP_SANITIZE). Every
+# UBSan finding stops the test that meets it, except those fuzz/ubsan.supp suppresses (each
+# with its reason); leak checking is off (gRPC and protobuf keep process-lifetime allocations).
+cmd_test_sanitized() {
+  export BP_CMAKE_ARGS="${BP_CMAKE_ARGS:+$BP_CMAKE_ARGS }-DBP_SANITIZE=ON"
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$BP_REPO_DIR/fuzz/ubsan.supp}"
+  [[ "${BP_TEST_NODE:-0}" == 1 ]] || BP_NODE_SUITES=()
+  if (($# == 0)); then
+    cmd_test -L 'unit|integration'
+  else
+    cmd_test "$@"
+  fi
+}
+
 # test_start_with_free_ports LABEL VAR... -- CMD...: picks a free port for each VAR, replaces
 # {VAR} in CMD by it and runs CMD; when CMD fails because another process took one of the ports
 # meanwhile, tries again with new ports (three times at most).
