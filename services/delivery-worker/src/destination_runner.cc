@@ -216,7 +216,7 @@ void DestinationRunner::loop() {
   std::atomic<bool> lease_lost{false};
   // Writes one sealed batch (on a writer thread) through one of the sinks. True: the sink took
   // it, its messages are to be acked; false: the runner stops or lost its lease first, and they
-  // were given back.
+  // are to be given back. Only the loop thread touches the batch's messages.
   auto write = [&](Sink& sink, PendingBatch& batch) -> bool {
     ::batchpipe::v1::DeliveryRun run;
     run.set_id(batch.batch.id);
@@ -225,12 +225,7 @@ void DestinationRunner::loop() {
     run.set_records(static_cast<int64_t>(batch.batch.records.size()));
     run.set_bytes(static_cast<int64_t>(batch.batch.bytes));
     run.set_started_at(clock::now_rfc3339());
-    auto last_progress = Clock::now();
     auto keep_waiting = [&]() {
-      if (Clock::now() - last_progress >= std::chrono::seconds(1)) {  // hold them while we retry
-        for (auto& m : batch.messages) natsMsg_InProgress(m.get(), nullptr);
-        last_progress = Clock::now();
-      }
       if (!keep_lease()) lease_lost = true;  // another worker may own it now; unacked messages go back
       return !stop_ && !lease_lost;
     };
@@ -243,10 +238,7 @@ void DestinationRunner::loop() {
     };
     BatchDelivery delivery(sink, dlq, limits_.max_attempts, keep_waiting, on_retry);
     DeliveryOutcome outcome = batch.batch.records.empty() ? DeliveryOutcome{} : delivery.deliver(batch.batch);
-    if (outcome.abandoned) {
-      give_back(batch);
-      return false;
-    }
+    if (outcome.abandoned) return false;
     run.set_attempts(std::max(outcome.attempts, 1));
     run.set_status(outcome.dead_lettered == 0 ? "success" : "failed");
     run.set_error(outcome.dead_lettered == 0
@@ -265,58 +257,91 @@ void DestinationRunner::loop() {
   // overlap the writes), and a written batch is acked while others are written. Up to one
   // write per sink is in flight; batches may finish out of order (each message is acked on
   // its own).
-  using Written = std::shared_ptr<PendingBatch>;  // a batch the sink took, to ack; or null
   struct Write {
-    std::future<Written> done;
+    std::future<bool> done;  // write()'s answer
     Sink* sink;
+    std::shared_ptr<PendingBatch> batch;
+    Clock::time_point beat;  // its messages were last marked in progress
   };
   std::deque<Write> in_flight;  // oldest first
   std::vector<Sink*> idle;
   for (auto it = sinks.rbegin(); it != sinks.rend(); ++it) idle.push_back(it->get());
   PendingBatch pending;
   std::vector<MsgPtr> fetched;  // the last fetch; taken one by one into the pending batch
-  auto ack = [](const Written& batch) {
-    if (batch) {
-      for (auto& m : batch->messages) natsMsg_Ack(m.get(), nullptr);
+  // Messages held longer than a second (behind or inside a slow write) are marked in
+  // progress each second, so that AckWait does not hand them out again, to this loop's next
+  // fetch or to anyone else, however long the sink takes or retries.
+  auto in_progress = [](const std::vector<MsgPtr>& messages) {
+    for (const auto& m : messages) {
+      if (m) natsMsg_InProgress(m.get(), nullptr);
     }
+  };
+  auto waiting_beat = Clock::now();
+  auto heartbeat = [&](bool waiting) {
+    auto now = Clock::now();
+    for (auto& w : in_flight) {
+      if (now - w.beat < std::chrono::seconds(1)) continue;
+      in_progress(w.batch->messages);
+      w.beat = now;
+    }
+    if (!waiting) return;
+    if (now - waiting_beat < std::chrono::seconds(1)) return;
+    in_progress(pending.messages);
+    in_progress(fetched);
+    waiting_beat = now;
   };
   auto settle = [&](std::deque<Write>::iterator it) {
     idle.push_back(it->sink);
-    ack(it->done.get());
+    bool written = it->done.get();
+    if (written) {
+      for (auto& m : it->batch->messages) natsMsg_Ack(m.get(), nullptr);
+    } else {
+      give_back(*it->batch);
+    }
     return in_flight.erase(it);
   };
-  // Acks every write that has ended.
+  // Acks (or gives back) every write that has ended.
   auto settle_finished = [&]() {
     for (auto it = in_flight.begin(); it != in_flight.end();) {
       it = it->done.wait_for(std::chrono::seconds(0)) == std::future_status::ready ? settle(it) : std::next(it);
     }
+    heartbeat(false);
   };
-  // Waits for the oldest write; the messages waiting behind it (the filled batch and the rest
-  // of the fetch) are kept from redelivery (AckWait) meanwhile, however long the sink retries.
-  auto settle_oldest = [&]() {
-    while (in_flight.front().done.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
-      for (auto& m : pending.messages) natsMsg_InProgress(m.get(), nullptr);
-      for (auto& m : fetched) {
-        if (m) natsMsg_InProgress(m.get(), nullptr);
-      }
+  // Waits until a sink is free (or, with all = true, until every write has ended).
+  auto wait_for_writes = [&](bool all) {
+    waiting_beat = Clock::now();
+    for (;;) {
+      settle_finished();
+      if (all ? in_flight.empty() : !idle.empty()) return;
+      in_flight.front().done.wait_for(std::chrono::milliseconds(100));
+      heartbeat(true);
     }
-    settle(in_flight.begin());
   };
   auto flush = [&]() {
     if (pending.messages.empty()) return;
     settle_finished();
-    if (idle.empty()) settle_oldest();
+    if (idle.empty()) wait_for_writes(false);
     if (stop_ || lease_lost) return;  // the loop ends and gives the pending batch back
     Sink* sink = idle.back();
     idle.pop_back();
     auto batch = std::make_shared<PendingBatch>(std::move(pending));
     pending = PendingBatch{};
-    in_flight.push_back({std::async(std::launch::async, [&write, sink, batch] { return write(*sink, *batch) ? batch : nullptr; }),
-                         sink});
+    auto done = std::async(std::launch::async, [&write, sink, batch] {
+      try {
+        return write(*sink, *batch);
+      } catch (const std::exception& e) {  // the batch goes back; the loop carries on
+        log::error("batch write failed", {{"error", e.what()}});
+        return false;
+      }
+    });
+    in_flight.push_back({std::move(done), sink, batch, Clock::now()});
   };
 
   while (!stop_ && !lease_lost) {
-    if (!keep_lease()) break;
+    if (!keep_lease()) {
+      lease_lost = true;  // the writers stop retrying too
+      break;
+    }
     // A written batch is acked as soon as its write ends, even when no next batch follows.
     settle_finished();
     bool writing = !in_flight.empty();
@@ -344,19 +369,21 @@ void DestinationRunner::loop() {
       list.Msgs[i] = nullptr;
     }
     natsMsgList_Destroy(&list);
+    // A message stays in `fetched` until it is in the pending batch (or given back), so that
+    // waiting for a writer keeps it marked in progress.
     for (auto& next : fetched) {
-      MsgPtr m = std::move(next);
       if (stop_ || lease_lost) {
-        natsMsg_Nak(m.get(), nullptr);
+        natsMsg_Nak(MsgPtr(std::move(next)).get(), nullptr);
         continue;
       }
-      auto records = records_of(m.get(), id);
+      auto records = records_of(next.get(), id);
       size_t bytes = 0;
       for (const auto& r : records) bytes += r.json.size();
       bool full = !pending.messages.empty() &&
                   (static_cast<int64_t>(pending.batch.records.size() + records.size()) > limits_.max_records ||
                    static_cast<int64_t>(pending.batch.bytes + bytes) > limits_.max_bytes);
       if (full) flush();
+      MsgPtr m = std::move(next);
       if (stop_ || lease_lost) {
         natsMsg_Nak(m.get(), nullptr);
         continue;
@@ -375,7 +402,7 @@ void DestinationRunner::loop() {
   }
   // Unflushed messages go back to the consumer at once (a successor runner, after a settings
   // change or on another worker, fetches them again) instead of after AckWait.
-  while (!in_flight.empty()) settle_oldest();
+  if (!in_flight.empty()) wait_for_writes(true);
   give_back(pending);
   pending = PendingBatch{};
   natsSubscription_Unsubscribe(sub);
