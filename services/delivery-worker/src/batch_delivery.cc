@@ -90,6 +90,11 @@ void BatchDelivery::deliver_into(const DeliveryBatch& batch, DeliveryOutcome& ou
       return;
     }
     if (attempt >= max_attempts_) {
+      // A write cut short by a stop or a lost lease is not the records' fault: they go back.
+      if (!keep_waiting_()) {
+        out.abandoned = true;
+        return;
+      }
       dead_letter(batch, failure->message, attempt, out);
       return;
     }

@@ -121,3 +121,14 @@ TEST_CASE("an unreachable dead-letter stream abandons the batch instead of losin
   CHECK(out.abandoned);
   CHECK(out.dead_lettered == 0);
 }
+
+TEST_CASE("a last attempt that fails while the runner stops gives the batch back, not to the dead letters") {
+  ScriptedSink sink;
+  sink.transient = 1;  // the write cancelled by the stop
+  RecordingDlq dlq;
+  BatchDelivery d(sink, dlq, 1, [] { return false; }, [](int, const std::string&) {});
+  auto out = d.deliver(batch(4));
+  CHECK(out.abandoned);
+  CHECK(out.dead_lettered == 0);
+  CHECK(dlq.dead.empty());
+}
