@@ -12,7 +12,6 @@ AsyncReporter::AsyncReporter(std::shared_ptr<RunReporter> inner, size_t max_queu
 AsyncReporter::~AsyncReporter() {
   {
     std::lock_guard lock(mutex_);
-    stop_ = true;
     stop_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;
     stopping_ = true;
   }
@@ -61,7 +60,7 @@ uint64_t AsyncReporter::dropped_runs() const {
 void AsyncReporter::loop() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stop_ || !runs_.empty() || !usage_.empty(); });
+    wake_.wait(lock, [this] { return stopping_ || !runs_.empty() || !usage_.empty(); });
     if (runs_.empty() && usage_.empty()) return;  // stopping with nothing left
     // Everything waiting goes out in one pass; new reports queue up meanwhile.
     std::vector<::batchpipe::v1::DeliveryRun> runs(std::make_move_iterator(runs_.begin()),

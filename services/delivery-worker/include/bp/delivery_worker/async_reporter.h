@@ -50,8 +50,7 @@ class AsyncReporter final : public RunReporter {
   std::deque<::batchpipe::v1::DeliveryRun> runs_;
   std::map<std::string, std::pair<int64_t, int64_t>> usage_;  // pipe id -> delivered, failed
   bool sending_ = false;
-  bool stop_ = false;
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopping_{false};  // set (under mutex_) when the destructor runs
   std::chrono::steady_clock::time_point stop_deadline_;  // written before stopping_ is set
   uint64_t dropped_ = 0;
   std::thread thread_;
