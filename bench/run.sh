@@ -122,6 +122,21 @@ cpu_rows+=("$(awk -v a=$((n1 - n0)) -v b=$((n2 - n1)) -v c=$((n3 - n2)) -v hz="$
 
 profiled "1 record/request, closed loop" one --url="$gw/v1/ingest/$pipe" --key="$key" --records=1
 peak="$(field "$one" req_per_s)"
+# BP_BENCH_ONLY=ingest: the ingest scenarios and their bounds only (a quick check of a gateway change).
+if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
+  half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')")"
+  profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
+  echo "| scenario | req/s | p50 ms | p99 ms | bound req/s |"
+  echo "| --- | --- | --- | --- | --- |"
+  echo "| 1 record, closed loop | $peak | $(field "$one" p50_ms) | $(field "$one" p99_ms) | http $(field "$one_bound" req_per_s), js $(field "$js_one" msg_per_s) |"
+  echo "| 1 record, open loop at half | $(field "$half" req_per_s) | $(field "$half" p50_ms) | $(field "$half" p99_ms) | |"
+  echo "| 100 records, closed loop | $(field "$hundred" req_per_s) | $(field "$hundred" p50_ms) | $(field "$hundred" p99_ms) | http $(field "$hundred_bound" req_per_s), js $(field "$js_hundred" msg_per_s) |"
+  echo
+  echo "| scenario | gateway µs | nats-server µs | load generator µs |"
+  echo "| --- | --- | --- | --- |"
+  printf '%s\n' "${cpu_rows[@]}"
+  exit 0
+fi
 half_rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')"
 half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate")"
 half_delivering="$(load --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 --rate="$half_rate")"

@@ -19,6 +19,8 @@ const std::vector<config::Setting>& settings() {
       {"BP_HTTP_LISTEN", "127.0.0.1:8080", "public HTTP address (host:port)"},
       {"BP_CONTROL_PLANE_ADDR", "127.0.0.1:7070", "control-plane gRPC address"},
       {"BP_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s)"},
+      {"BP_NATS_PUBLISHER", "wire",
+       "wire: one NATS connection per I/O thread, spoken to directly; natsc: nats.c (needed for tls:// URLs)"},
       {"BP_THREADS", "0", "I/O threads; 0 = one per core"},
       {"BP_MAX_BODY_BYTES", "33554432", "largest request body; larger answers 413 payload_too_large"},
       {"BP_MAX_HEADER_BYTES", "16384", "largest request header block; larger answers 431"},
@@ -54,12 +56,17 @@ void on_change(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
 struct Settings {
   ServerOptions server;
   GatewayOptions gateway;
+  std::string publisher;
   int64_t threads, publish_timeout_ms, publish_max_pending, control_plane_timeout_ms, usage_flush_ms, drain_ms;
 };
 
 Result<Settings> read_settings(const config::Source& cfg) {
   Settings s;
   s.server.listen = cfg.get("BP_HTTP_LISTEN");
+  s.publisher = cfg.get("BP_NATS_PUBLISHER");
+  if (s.publisher != "wire" && s.publisher != "natsc") {
+    return Error::invalid("BP_NATS_PUBLISHER must be wire or natsc, not \"" + s.publisher + "\"");
+  }
   struct IntSetting {
     const char* env;
     int64_t min, max;
@@ -126,19 +133,6 @@ int run(int argc, const char* const* argv) {
 
   auto nats = nats::Client::connect(cfg->get("BP_NATS_URL"), "batchpipe-gateway");
   if (!nats) return fail(nats.error());
-  auto publisher = Publisher::create(*nats, s->publish_max_pending, std::chrono::milliseconds(s->publish_timeout_ms));
-  if (!publisher) return fail(publisher.error());
-  std::shared_ptr<Publisher> shared_publisher = std::move(publisher).value();
-  auto control_plane = std::make_shared<ControlPlaneClient>(cfg->get("BP_CONTROL_PLANE_ADDR"),
-                                                            std::chrono::milliseconds(s->control_plane_timeout_ms));
-  auto usage = std::make_shared<UsageRecorder>(control_plane);
-  auto gateway = std::make_shared<Gateway>(s->gateway, control_plane, shared_publisher, usage);
-
-  natsSubscription* changes = nullptr;
-  if (natsConnection_Subscribe(&changes, (*nats)->connection(), "bp.ctl.changed", on_change, gateway.get()) != NATS_OK) {
-    return fail(Error::unavailable("cannot subscribe to bp.ctl.changed"));
-  }
-
   // One io_context per I/O thread (see HttpServer); the first also runs the usage flushes.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
   std::vector<boost::asio::io_context*> context_ptrs;
@@ -149,6 +143,27 @@ int run(int argc, const char* const* argv) {
     context_ptrs.push_back(contexts.back().get());
     keep_running.push_back(boost::asio::make_work_guard(*contexts.back()));
   }
+  std::shared_ptr<Publisher> shared_publisher;
+  if (s->publisher == "wire") {
+    auto wire = WirePublisher::create(context_ptrs, cfg->get("BP_NATS_URL"), s->publish_max_pending,
+                                      std::chrono::milliseconds(s->publish_timeout_ms));
+    if (!wire) return fail(wire.error());
+    shared_publisher = std::move(wire).value();
+  } else {
+    auto natsc = NatsCPublisher::create(*nats, s->publish_max_pending, std::chrono::milliseconds(s->publish_timeout_ms));
+    if (!natsc) return fail(natsc.error());
+    shared_publisher = std::move(natsc).value();
+  }
+  auto control_plane = std::make_shared<ControlPlaneClient>(cfg->get("BP_CONTROL_PLANE_ADDR"),
+                                                            std::chrono::milliseconds(s->control_plane_timeout_ms));
+  auto usage = std::make_shared<UsageRecorder>(control_plane);
+  auto gateway = std::make_shared<Gateway>(s->gateway, control_plane, shared_publisher, usage);
+
+  natsSubscription* changes = nullptr;
+  if (natsConnection_Subscribe(&changes, (*nats)->connection(), "bp.ctl.changed", on_change, gateway.get()) != NATS_OK) {
+    return fail(Error::unavailable("cannot subscribe to bp.ctl.changed"));
+  }
+
   boost::asio::io_context& io = *contexts.front();
   HttpServer server(context_ptrs, s->server, gateway);
   if (auto st = server.listen(); !st) return fail(st.error());
@@ -172,11 +187,11 @@ int run(int argc, const char* const* argv) {
   std::promise<void> flushed;
   boost::asio::co_spawn(io, usage->flush(), [&flushed](std::exception_ptr) { flushed.set_value(); });
   flushed.get_future().wait_for(std::chrono::seconds(3));
+  shared_publisher->drain(std::chrono::seconds(2));  // acks of the wire publisher arrive on the I/O threads
   for (auto* context : context_ptrs) context->stop();
   for (auto& t : threads) t.join();
   natsSubscription_Unsubscribe(changes);
   natsSubscription_Destroy(changes);
-  shared_publisher->drain(std::chrono::seconds(2));
   log::info("stopped", {{"requests_in_flight", std::to_string(server.requests_in_flight())}});
   return 0;
 }

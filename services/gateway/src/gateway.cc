@@ -120,7 +120,7 @@ boost::asio::awaitable<Response> Gateway::route(const Request& req, const Route&
   }
 }
 
-bool Gateway::ready() { return publisher_ && control_plane_->reachable(); }
+bool Gateway::ready() { return publisher_ && publisher_->ready() && control_plane_->reachable(); }
 
 void Gateway::on_change_event(std::string_view event_json) {
   auto doc = json::parse(event_json);

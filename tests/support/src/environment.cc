@@ -1,7 +1,18 @@
-// Scratch databases on the test Postgres server.
+// Scratch databases on the test Postgres server; nats-servers of a test's own.
 #include "bp/testing/environment.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <thread>
 #include <random>
 #include <stdexcept>
 
@@ -48,6 +59,79 @@ ScratchDatabase::ScratchDatabase() {
 ScratchDatabase::~ScratchDatabase() {
   auto admin = pg::Connection::connect(pg_admin_url());
   if (admin) (void)admin->exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+}
+
+namespace {
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error("no free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+NatsServerProcess::NatsServerProcess(std::vector<std::string> extra_args) : args_(std::move(extra_args)) {
+  char dir[] = "/tmp/bp-test-nats-XXXXXX";
+  if (!::mkdtemp(dir)) throw std::runtime_error("mkdtemp failed");
+  dir_ = dir;
+  port_ = free_port();
+  start();
+}
+
+NatsServerProcess::~NatsServerProcess() {
+  stop();
+  std::filesystem::remove_all(dir_);
+}
+
+void NatsServerProcess::start() {
+  if (pid_ > 0) return;
+  std::vector<std::string> argv = {"nats-server", "-js", "-sd", dir_, "-a", "127.0.0.1", "-p", std::to_string(port_)};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    std::vector<char*> raw;
+    for (auto& a : argv) raw.push_back(a.data());
+    raw.push_back(nullptr);
+    ::execvp(raw[0], raw.data());
+    ::_exit(127);
+  }
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  for (int i = 0; i < 200; ++i) {
+    if (accepts(port_)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  throw std::runtime_error("nats-server did not start on port " + std::to_string(port_));
+}
+
+void NatsServerProcess::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
 }
 
 std::string random_master_key_hex() {

@@ -10,9 +10,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "bp/gateway/await_callback.h"
 #include "bp/nats/client.h"
+#include "bp/nats/wire.h"
 #include "bp/ops/prometheus.h"
 #include "bp/result.h"
 
@@ -33,20 +35,37 @@ struct PublishOutcome {
   std::string error;       // why not, when !stored
 };
 
+// Publishes one ingest request's records and awaits the stream's ack.
 class Publisher {
  public:
-  static Result<std::unique_ptr<Publisher>> create(std::shared_ptr<nats::Client> client, int64_t max_pending,
-                                                   std::chrono::milliseconds ack_timeout);
-  ~Publisher();
-
-  boost::asio::awaitable<PublishOutcome> publish(PublishRequest request);
+  virtual ~Publisher() = default;
+  virtual boost::asio::awaitable<PublishOutcome> publish(PublishRequest request) = 0;
   // Waits (blocking) up to `timeout` for every in-flight publish to be acked; for shutdown.
-  void drain(std::chrono::milliseconds timeout);
-  size_t in_flight() const;
+  virtual void drain(std::chrono::milliseconds timeout) = 0;
+  virtual size_t in_flight() const = 0;
   // The largest message the NATS server accepts (its max_payload), less room for headers.
-  int64_t max_payload() const;
+  virtual int64_t max_payload() const = 0;
+  // Whether it has connected to NATS (for readiness; a later outage answers 503 instead).
+  virtual bool ready() const { return true; }
   // Time from publish to ack (or to the failure), in seconds.
   const ops::prom::Histogram& publish_seconds() const { return publish_seconds_; }
+
+ protected:
+  ops::prom::Histogram publish_seconds_;
+};
+
+// nats.c's asynchronous JetStream publish (BP_NATS_PUBLISHER=natsc): acks arrive on nats.c's
+// threads and are handed back to the I/O thread of the request.
+class NatsCPublisher : public Publisher {
+ public:
+  static Result<std::unique_ptr<NatsCPublisher>> create(std::shared_ptr<nats::Client> client, int64_t max_pending,
+                                                        std::chrono::milliseconds ack_timeout);
+  ~NatsCPublisher() override;
+
+  boost::asio::awaitable<PublishOutcome> publish(PublishRequest request) override;
+  void drain(std::chrono::milliseconds timeout) override;
+  size_t in_flight() const override;
+  int64_t max_payload() const override;
 
  private:
   struct Pending {
@@ -54,7 +73,7 @@ class Publisher {
     std::chrono::steady_clock::time_point started;
   };
 
-  Publisher() = default;
+  NatsCPublisher() = default;
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure);
   void start(const PublishRequest& request, Completion<PublishOutcome> done);
 
@@ -67,7 +86,31 @@ class Publisher {
   mutable std::atomic<int64_t> max_payload_{0};
   mutable std::atomic<int64_t> max_payload_checked_ns_{0};
   std::map<std::string, Pending> pending_;  // by request id
-  ops::prom::Histogram publish_seconds_;
+};
+
+// The default (BP_NATS_PUBLISHER=wire): one NATS connection per I/O thread, spoken to directly
+// (bp/nats/wire.h), so that a request is parsed, published, acked and answered on one thread.
+class WirePublisher : public Publisher {
+ public:
+  // Connects one publisher per context; waits up to the connect timeout for them to connect
+  // (they keep trying after that, and requests meanwhile are answered 503).
+  static Result<std::unique_ptr<WirePublisher>> create(const std::vector<boost::asio::io_context*>& contexts,
+                                                       const std::string& urls, int64_t max_pending,
+                                                       std::chrono::milliseconds ack_timeout);
+  ~WirePublisher() override;
+
+  boost::asio::awaitable<PublishOutcome> publish(PublishRequest request) override;
+  void drain(std::chrono::milliseconds timeout) override;
+  size_t in_flight() const override;
+  int64_t max_payload() const override;
+  bool ready() const override;
+
+ private:
+  WirePublisher() = default;
+  void start(const PublishRequest& request, Completion<PublishOutcome> done);
+
+  std::vector<std::shared_ptr<nats::wire::Publisher>> connections_;
+  std::atomic<size_t> next_{0};  // for a publish from a thread that runs none of the contexts
 };
 
 }  // namespace bp::gateway
