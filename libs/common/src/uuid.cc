@@ -8,8 +8,20 @@
 
 namespace bp::uuid {
 
+namespace {
+
+// Seeded with 256 bits from the OS: a single 32-bit seed would let two processes (or threads)
+// draw the same sequence once in 2^32 starts, and request ids deduplicate in JetStream.
+std::mt19937_64 seeded() {
+  std::random_device device;
+  std::seed_seq seq{device(), device(), device(), device(), device(), device(), device(), device()};
+  return std::mt19937_64(seq);
+}
+
+}  // namespace
+
 std::string v4() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
+  thread_local std::mt19937_64 rng = seeded();
   std::array<uint8_t, 16> b{};
   for (size_t i = 0; i < b.size(); i += 8) {
     uint64_t r = rng();

@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <random>
 
 #include "bp/log.h"
-#include "bp/uuid.h"
 
 namespace bp::nats::wire {
 
@@ -40,7 +40,6 @@ Result<ServerUrl> parse_url(std::string_view url) {
     }
     rest.remove_prefix(scheme + 3);
   }
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     rest.remove_prefix(at + 1);
@@ -51,6 +50,7 @@ Result<ServerUrl> parse_url(std::string_view url) {
       out.token = userinfo;
     }
   }
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
   std::string_view port;
   if (!rest.empty() && rest.front() == '[') {  // [v6]:port
     auto close = rest.find(']');
@@ -232,6 +232,16 @@ bool header_name_ok(std::string_view s) {
 
 bool header_value_ok(std::string_view s) { return s.find_first_of("\r\n") == std::string_view::npos; }
 
+// A subject is one token of the protocol line: no spaces, no control bytes, and short enough
+// for the server's control line limit (4096 bytes by default) with the rest of the HPUB line.
+bool subject_ok(std::string_view s) {
+  if (s.empty() || s.size() > 1024) return false;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 127) return false;
+  }
+  return true;
+}
+
 void append_number(std::string& out, uint64_t value) {
   char digits[24];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
@@ -246,18 +256,58 @@ std::shared_ptr<Publisher> Publisher::create(asio::io_context& io, Options optio
 
 Publisher::Publisher(asio::io_context& io, Options options)
     : io_(io), options_(std::move(options)), wake_(io) {
-  std::string random = uuid::v4();
-  random.erase(std::remove(random.begin(), random.end(), '-'), random.end());
-  inbox_ = "_INBOX." + random + ".";
+  // Acks are matched by this inbox alone: 128 bits straight from the OS, so that no two
+  // publishers (in any process) share one.
+  std::random_device device;
+  static constexpr char kHex[] = "0123456789abcdef";
+  inbox_ = "_INBOX.";
+  for (int i = 0; i < 4; ++i) {
+    uint32_t r = device();
+    for (int j = 0; j < 8; ++j) inbox_ += kHex[(r >> (j * 4)) & 0xf];
+  }
+  inbox_ += ".";
 }
 
 Publisher::~Publisher() = default;
 
 void Publisher::start() {
   asio::post(io_, [self = shared_from_this()] {
-    asio::co_spawn(self->io_, self->run(self), asio::detached);
-    asio::co_spawn(self->io_, self->sweep_loop(self), asio::detached);
+    self->spawn_run();
+    self->spawn_sweep();
   });
+}
+
+// The loops catch nothing themselves: should one throw (an allocation failing), the connection
+// is dropped, whatever waits fails, and the loop starts again, rather than leaving publishes
+// that nobody will ever ack or time out.
+void Publisher::spawn_run() {
+  asio::co_spawn(io_, run(shared_from_this()), [self = shared_from_this()](std::exception_ptr e) {
+    if (!e) return;
+    self->on_loop_exception(e, "connection loop");
+    if (!self->stopped_) self->spawn_run();
+  });
+}
+
+void Publisher::spawn_sweep() {
+  asio::co_spawn(io_, sweep_loop(shared_from_this()), [self = shared_from_this()](std::exception_ptr e) {
+    if (!e) return;
+    self->on_loop_exception(e, "timeout sweep");
+    if (!self->stopped_) self->spawn_sweep();
+  });
+}
+
+void Publisher::on_loop_exception(std::exception_ptr e, const char* loop) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  log::error("NATS publisher loop failed; starting it again", {{"loop", loop}, {"error", what}});
+  connected_ = false;
+  close_socket();
+  fail_all("NATS publisher failed: " + what);
 }
 
 void Publisher::stop() {
@@ -277,14 +327,17 @@ void Publisher::publish(std::string_view subject, std::span<const Header> header
   if (live_.load(std::memory_order_relaxed) >= options_.max_pending) {
     return refuse("too many publishes awaiting an ack (" + std::to_string(options_.max_pending) + ")");
   }
-  if (out_.size() > options_.max_buffered_bytes) return refuse("NATS is not reading as fast as we write");
-  if (static_cast<int64_t>(payload.size()) > max_payload()) {
-    return refuse("message of " + std::to_string(payload.size()) + " bytes is over the server's max_payload");
-  }
+  if (out_.size() + writing_.size() > options_.max_buffered_bytes) return refuse("NATS is not reading as fast as we write");
+  if (!subject_ok(subject)) return refuse("subject \"" + std::string(subject.substr(0, 64)) + "\" cannot be sent");
   size_t header_bytes = 10 + 2;  // "NATS/1.0\r\n" ... "\r\n"
   for (const auto& [name, value] : headers) {
     if (!header_name_ok(name) || !header_value_ok(value)) return refuse("header \"" + std::string(name) + "\" cannot be sent");
     header_bytes += name.size() + 2 + value.size() + 2;
+  }
+  // The server counts headers and payload together; over its limit it drops the connection.
+  if (static_cast<int64_t>(header_bytes + payload.size()) > max_payload()) {
+    return refuse("message of " + std::to_string(header_bytes + payload.size()) +
+                  " bytes (headers included) is over the server's max_payload");
   }
   uint64_t seq = next_seq_++;
   out_.reserve(out_.size() + subject.size() + inbox_.size() + 64 + header_bytes + payload.size());
@@ -452,6 +505,23 @@ asio::awaitable<Result<ServerOp>> read_op(beast::tcp_stream& stream, Parser& par
 
 }  // namespace
 
+// Reads until the PONG that answers our PING; a -ERR before it fails the connection attempt.
+asio::awaitable<Status> Publisher::await_pong(beast::tcp_stream& stream, const char* refused) {
+  for (;;) {
+    auto op = co_await read_op(stream, parser_);
+    if (!op) co_return op.take_error();
+    if (op->kind == ServerOp::Kind::kPong) co_return ok_status();
+    if (op->kind == ServerOp::Kind::kErr) co_return Error::unavailable(refused + std::string(op->text));
+    if (op->kind == ServerOp::Kind::kPing) {
+      boost::system::error_code ec;
+      co_await asio::async_write(stream, asio::buffer("PONG\r\n", 6), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return Error::unavailable("writing to NATS: " + ec.message());
+    } else {
+      (void)handle(*op);
+    }
+  }
+}
+
 asio::awaitable<Status> Publisher::handshake(beast::tcp_stream& stream, const ServerUrl& server) {
   auto info = co_await read_op(stream, parser_);
   if (!info) co_return info.take_error();
@@ -490,27 +560,19 @@ asio::awaitable<Status> Publisher::handshake(beast::tcp_stream& stream, const Se
   boost::system::error_code ec;
   co_await asio::async_write(stream, asio::buffer(hello), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return Error::unavailable("writing to NATS: " + ec.message());
-  for (;;) {
-    auto op = co_await read_op(stream, parser_);
-    if (!op) co_return op.take_error();
-    if (op->kind == ServerOp::Kind::kPong) break;
-    if (op->kind == ServerOp::Kind::kErr) co_return Error::unavailable("NATS refused the connection: " + std::string(op->text));
-    if (op->kind == ServerOp::Kind::kPing) {
-      co_await asio::async_write(stream, asio::buffer("PONG\r\n", 6), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return Error::unavailable("writing to NATS: " + ec.message());
-    } else {
-      (void)handle(*op);
-    }
-  }
-  std::string sub = "SUB " + inbox_ + "* 1\r\n";
+  if (auto st = co_await await_pong(stream, "NATS refused the connection: "); !st) co_return st;
+  // The inbox subscription, confirmed by a PONG: a server that refuses it (permissions) says
+  // so with -ERR but keeps the connection, and every ack would then be lost.
+  std::string sub = "SUB " + inbox_ + "* 1\r\nPING\r\n";
   co_await asio::async_write(stream, asio::buffer(sub), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return Error::unavailable("writing to NATS: " + ec.message());
-  co_return ok_status();
+  co_return co_await await_pong(stream, "NATS refused the ack subscription: ");
 }
 
 asio::awaitable<void> Publisher::run(std::shared_ptr<Publisher> self) {
-  size_t attempt = 0;
+  size_t attempt = 0, failures = 0;
   bool reported = false;  // a connection failure is logged once until the next success
+  std::minstd_rand rng(std::random_device{}());
   while (!stopped_) {
     const ServerUrl& server = options_.servers[attempt++ % options_.servers.size()];
     std::string where = server.host + ":" + std::to_string(server.port);
@@ -538,17 +600,24 @@ asio::awaitable<void> Publisher::run(std::shared_ptr<Publisher> self) {
     if (!connected) {
       if (!reported) log::warn("NATS publisher cannot connect; retrying", {{"error", connected.error().message}});
       reported = true;
-      wake_.expires_after(options_.reconnect_wait);
+      // Once round the servers at the base wait, then longer (to 8 times), with jitter, so that
+      // many publishers do not all knock at once when NATS comes back.
+      ++failures;
+      auto wait = options_.reconnect_wait * std::min<size_t>(8, 1 + failures / options_.servers.size());
+      std::uniform_int_distribution<int64_t> jitter(0, wait.count() / 2);
+      wake_.expires_after(wait + std::chrono::milliseconds(jitter(rng)));
       boost::system::error_code ignored;
       co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       continue;
     }
     stream.expires_never();
     socket_.emplace(stream.release_socket());
-    socket_->set_option(tcp::no_delay(true));
+    boost::system::error_code no_delay_error;
+    socket_->set_option(tcp::no_delay(true), no_delay_error);  // best effort; a dead socket shows in the read
     ++generation_;
     pings_out_ = 0;
     connected_ = true;
+    failures = 0;
     if (connects_.fetch_add(1) > 0 || reported) log::info("NATS publisher connected", {{"server", where}});
     reported = false;
     asio::co_spawn(io_, ping_loop(self, generation_), asio::detached);

@@ -2,6 +2,8 @@
 // killed and restarted, credentials.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -184,6 +186,15 @@ TEST_CASE("headers that cannot be sent and payloads over max_payload are refused
   auto big = h.publish_and_wait(subject, std::string(static_cast<size_t>(h.publisher->max_payload()) + 1, 'x'));
   CHECK_FALSE(big.stored);
   CHECK(big.error.find("over the server's max_payload") != std::string::npos);
+  // The server counts the headers too: a payload just under the limit with headers is over it.
+  auto with_headers = h.publish_and_wait(subject, std::string(static_cast<size_t>(h.publisher->max_payload()) - 10, 'x'));
+  CHECK_FALSE(with_headers.stored);
+  CHECK(with_headers.error.find("(headers included) is over the server's max_payload") != std::string::npos);
+  for (const std::string& subject_bad : std::vector<std::string>{"", "a b", "a\r\nPUB x 1", std::string(2000, 'a')}) {
+    auto r = h.publish_and_wait(subject_bad, "x");
+    CHECK_FALSE(r.stored);
+    CHECK(r.error.find("cannot be sent") != std::string::npos);
+  }
   // The connection is still good.
   CHECK(h.publish_and_wait(subject, "ok").stored);
   auto client = bp::nats::Client::connect(url, "wire-test");
@@ -235,4 +246,71 @@ TEST_CASE("credentials in the URL are sent; wrong ones never connect") {
     auto r = h.publish_and_wait("any", "x");
     CHECK(r.error == "not connected to NATS");
   }
+}
+
+TEST_CASE("a JetStream error reply fails the publish with the server's description") {
+  std::string url = bp::testing::nats_url();
+  std::string stream = unique("WIRE_"), subject = unique("wire.");
+  make_stream(url, stream, subject);
+  Harness h(url);
+  REQUIRE(h.wait_connected());
+  auto promise = std::make_shared<std::promise<wire::PublishResult>>();
+  auto future = promise->get_future();
+  boost::asio::post(h.io, [&h, promise, subject] {
+    std::vector<wire::Header> headers = {{"Nats-Expected-Stream", "NOT_THIS_ONE"}};
+    h.publisher->publish(subject, headers, "x", [promise](wire::PublishResult r) { promise->set_value(std::move(r)); });
+  });
+  REQUIRE(future.wait_for(10s) == std::future_status::ready);
+  auto r = future.get();
+  CHECK_FALSE(r.stored);
+  CHECK(r.error == "expected stream does not match (10060)");
+}
+
+TEST_CASE("stop fails what is pending once, and refuses what comes after") {
+  std::string url = bp::testing::nats_url();
+  std::string subject = unique("silent.");
+  auto listener = bp::nats::Client::connect(url, "wire-test");
+  REQUIRE(listener);
+  natsSubscription* sub = nullptr;
+  REQUIRE(natsConnection_SubscribeSync(&sub, (*listener)->connection(), subject.c_str()) == NATS_OK);
+  REQUIRE(natsConnection_Flush((*listener)->connection()) == NATS_OK);
+  Harness h(url);
+  REQUIRE(h.wait_connected());
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto promise = std::make_shared<std::promise<wire::PublishResult>>();
+  auto future = promise->get_future();
+  boost::asio::post(h.io, [&h, promise, calls, subject] {
+    h.publisher->publish(subject, {}, "x", [promise, calls](wire::PublishResult r) {
+      if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
+    });
+  });
+  std::this_thread::sleep_for(100ms);
+  CHECK(h.publisher->in_flight() == 1);
+  h.publisher->stop();
+  REQUIRE(future.wait_for(5s) == std::future_status::ready);
+  CHECK(future.get().error == "the publisher is stopping");
+  CHECK(h.publish_and_wait(subject, "later").error == "not connected to NATS");
+  std::this_thread::sleep_for(100ms);
+  CHECK(calls->load() == 1);
+  natsSubscription_Destroy(sub);
+}
+
+TEST_CASE("a server that refuses the ack subscription is not counted as connected") {
+  char dir[] = "/tmp/bp-wire-perm-XXXXXX";
+  REQUIRE(::mkdtemp(dir));
+  std::string conf = std::string(dir) + "/nats.conf";
+  {
+    std::FILE* f = std::fopen(conf.c_str(), "w");
+    REQUIRE(f);
+    std::fputs("authorization { users = [ { user: gw, password: pw, permissions: { publish: \">\", "
+               "subscribe: { deny: \"_INBOX.>\" } } } ] }\n", f);
+    std::fclose(f);
+  }
+  bp::testing::NatsServerProcess server({"-c", conf});
+  wire::Options options;
+  options.reconnect_wait = 50ms;
+  Harness h("nats://gw:pw@127.0.0.1:" + std::to_string(server.port()), options);
+  CHECK_FALSE(h.wait_connected(1s));
+  CHECK(h.publisher->connects() == 0);
+  std::filesystem::remove_all(dir);
 }

@@ -128,6 +128,7 @@ Result<std::unique_ptr<WirePublisher>> WirePublisher::create(const std::vector<b
   options.name = "batchpipe-gateway";
   // The cap is for the whole gateway, as with nats.c; each connection takes its share.
   options.max_pending = static_cast<size_t>(std::max<int64_t>(1, max_pending / static_cast<int64_t>(contexts.size())));
+  options.max_buffered_bytes = std::max<size_t>(4 << 20, options.max_buffered_bytes / contexts.size());
   options.ack_timeout = ack_timeout;
   for (auto* context : contexts) {
     publisher->connections_.push_back(nats::wire::Publisher::create(*context, options));

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -74,7 +75,7 @@ struct Options {
   std::vector<ServerUrl> servers;
   std::string name = "batchpipe";
   size_t max_pending = 65536;                  // publishes awaiting their ack; more fail at once
-  size_t max_buffered_bytes = 64 * 1024 * 1024;  // bytes not yet written to the socket; more fail at once
+  size_t max_buffered_bytes = 64 * 1024 * 1024;  // bytes not yet written out; more fail at once
   std::chrono::milliseconds ack_timeout{5000};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds reconnect_wait{250};
@@ -128,6 +129,10 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   Publisher(boost::asio::io_context& io, Options options);
   boost::asio::awaitable<void> run(std::shared_ptr<Publisher> self);
   boost::asio::awaitable<Status> handshake(boost::beast::tcp_stream& stream, const ServerUrl& server);
+  boost::asio::awaitable<Status> await_pong(boost::beast::tcp_stream& stream, const char* refused);
+  void spawn_run();
+  void spawn_sweep();
+  void on_loop_exception(std::exception_ptr e, const char* loop);
   boost::asio::awaitable<void> ping_loop(std::shared_ptr<Publisher> self, uint64_t generation);
   boost::asio::awaitable<void> sweep_loop(std::shared_ptr<Publisher> self);
   Status handle(const ServerOp& op);
