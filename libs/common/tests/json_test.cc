@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "bp/json.h"
 
@@ -41,4 +42,39 @@ TEST_CASE("json accessors tolerate absence and wrong types") {
   CHECK(bp::json::find(*doc, "missing") == nullptr);
   CHECK(bp::json::quote("a\"b\n") == R"("a\"b\n")");
   CHECK(bp::json::to_string(*doc) == R"({"s":"x","i":5,"b":true,"n":null})");
+}
+
+// scan() takes three paths: ASCII text is parsed from a scratch copy in place, other text with
+// UTF-8 checked; each must give parse()'s verdict, word for word.
+TEST_CASE("json::scan agrees with json::parse on ASCII, UTF-8, bad UTF-8, escapes and NUL bytes") {
+  using namespace std::string_literals;
+  const std::vector<std::string> docs = {
+      R"([{"a":"b"},{"c":[1,2.5,-3e2,true,false,null]}])",
+      R"({"e":"tab\t quote\" back\\ uni\u00e9 \ud83d\ude00"})",
+      "{\"u\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+      "{\"bad\":\"\xff\xfe\"}",
+      "{\"bad\":\"\xc3\"}",
+      "{\"nul\":\"a\0b\"}"s,
+      "{}\0"s,
+      "{\"ctl\":\"a\x01b\"}",
+      R"({"a":"unterminated)",
+      R"({"a":"\x"})",
+      R"([{"a":1},2])",
+      "  [ {} , {} ]  \n",
+      "{} {}",
+      "",
+  };
+  for (const auto& doc : docs) {
+    INFO("document: " << doc);
+    auto scanned = bp::json::scan(doc);
+    auto parsed = bp::json::parse(doc);
+    REQUIRE(scanned.ok() == parsed.ok());
+    if (!scanned.ok()) CHECK(scanned.error().message == parsed.error().message);
+  }
+  auto shape = bp::json::scan("  [ {} , {\"a\":\"x\"} ]  \n");
+  REQUIRE(shape.ok());
+  CHECK(shape->root == bp::json::Shape::kArray);
+  CHECK(shape->elements == 2);
+  CHECK(shape->all_objects);
+  CHECK(shape->text == "[ {} , {\"a\":\"x\"} ]");
 }

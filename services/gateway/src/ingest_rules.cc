@@ -91,9 +91,7 @@ std::variant<PreparedRecords, Rejection> check_records(std::string_view body, st
 std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
                                                          std::optional<int64_t> max_records, int max_depth) {
   const Rejection kInvalid{400, "invalid_payload", "Body must be a JSON object or an array of JSON objects"};
-  bool blank = true;
-  for (char c : body) blank = blank && (c == ' ' || c == '\n' || c == '\r' || c == '\t');
-  if (blank) return Rejection{400, "empty_payload", "Body is empty: send a JSON object or an array of objects"};
+  if (body.find_first_not_of(" \n\r\t") == std::string_view::npos) return Rejection{400, "empty_payload", "Body is empty: send a JSON object or an array of objects"};
   if (enrichment.timestamp_field.empty() && enrichment.client_ip_field.empty()) {
     return check_records(body, max_records, max_depth);
   }
