@@ -85,6 +85,21 @@ void make_stream(const std::string& url, const std::string& name, const std::str
   REQUIRE(st);
 }
 
+// A plain subscriber on `subject` that never replies: the server has a responder, so no
+// "no responders" status comes back, and only the ack timeout (or a stop) ends a publish.
+struct SilentSubscriber {
+  std::shared_ptr<bp::nats::Client> client;
+  natsSubscription* sub = nullptr;
+  SilentSubscriber(const std::string& url, const std::string& subject) {
+    auto connected = bp::nats::Client::connect(url, "wire-test");
+    REQUIRE(connected);
+    client = *connected;
+    REQUIRE(natsConnection_SubscribeSync(&sub, client->connection(), subject.c_str()) == NATS_OK);
+    REQUIRE(natsConnection_Flush(client->connection()) == NATS_OK);
+  }
+  ~SilentSubscriber() { natsSubscription_Destroy(sub); }
+};
+
 }  // namespace
 
 TEST_CASE("a publish is acked once the stream has it, with its headers and payload") {
@@ -150,12 +165,7 @@ TEST_CASE("a subject no stream takes fails at once with no responders") {
 TEST_CASE("a publish nobody acks times out, and the pending cap refuses more at once") {
   std::string url = bp::testing::nats_url();
   std::string subject = unique("silent.");
-  // A plain subscriber that never replies: the server has a responder, so only the timeout ends it.
-  auto listener = bp::nats::Client::connect(url, "wire-test");
-  REQUIRE(listener);
-  natsSubscription* sub = nullptr;
-  REQUIRE(natsConnection_SubscribeSync(&sub, (*listener)->connection(), subject.c_str()) == NATS_OK);
-  REQUIRE(natsConnection_Flush((*listener)->connection()) == NATS_OK);
+  SilentSubscriber silent(url, subject);
 
   wire::Options options;
   options.ack_timeout = 300ms;
@@ -171,7 +181,6 @@ TEST_CASE("a publish nobody acks times out, and the pending cap refuses more at 
   CHECK_FALSE(r.stored);
   CHECK(r.error == "no ack from JetStream within 300 ms");
   CHECK(h.publisher->in_flight() == 0);
-  natsSubscription_Destroy(sub);
 }
 
 TEST_CASE("headers that cannot be sent and payloads over max_payload are refused without a write") {
@@ -269,11 +278,7 @@ TEST_CASE("a JetStream error reply fails the publish with the server's descripti
 TEST_CASE("stop fails what is pending once, and refuses what comes after") {
   std::string url = bp::testing::nats_url();
   std::string subject = unique("silent.");
-  auto listener = bp::nats::Client::connect(url, "wire-test");
-  REQUIRE(listener);
-  natsSubscription* sub = nullptr;
-  REQUIRE(natsConnection_SubscribeSync(&sub, (*listener)->connection(), subject.c_str()) == NATS_OK);
-  REQUIRE(natsConnection_Flush((*listener)->connection()) == NATS_OK);
+  SilentSubscriber silent(url, subject);
   Harness h(url);
   REQUIRE(h.wait_connected());
   auto calls = std::make_shared<std::atomic<int>>(0);
@@ -292,7 +297,6 @@ TEST_CASE("stop fails what is pending once, and refuses what comes after") {
   CHECK(h.publish_and_wait(subject, "later").error == "not connected to NATS");
   std::this_thread::sleep_for(100ms);
   CHECK(calls->load() == 1);
-  natsSubscription_Destroy(sub);
 }
 
 TEST_CASE("a server that refuses the ack subscription is not counted as connected") {
