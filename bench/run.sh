@@ -123,6 +123,19 @@ if [[ "${BP_BENCH_ONLY:-}" == sinks ]]; then
   exit 0
 fi
 
+# BP_BENCH_ONLY=soak: only the soak (BP_BENCH_SOAK_SECONDS, default 300) at BP_BENCH_SOAK_RATE
+# (default 8000 req/s), with the gateway's and the worker's RSS every 10 s.
+if [[ "${BP_BENCH_ONLY:-}" == soak ]]; then
+  # shellcheck source=bench/delivery.sh
+  source "$repo/bench/delivery.sh"
+  BP_BENCH_SOAK_SECONDS="${BP_BENCH_SOAK_SECONDS:-300}" BP_BENCH_SOAK_RATE="${BP_BENCH_SOAK_RATE:-8000}" bench_soak
+  echo "Soak: ${BP_BENCH_SOAK_SECONDS:-300}s open loop at $soak_rate req/s into a pipe delivering to a webhook; RSS in MB every 10 s (seconds:gateway/worker):"
+  echo "${soak_samples[*]}"
+  echo "Soak result: $(grep -o '"req_per_s":[0-9]*\|"p99_ms":[0-9.]*\|"status":{[^}]*}' <<<"$soak_result" | tr '\n' ' ')"
+  echo "Peak RSS (VmHWM): gateway $(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$gw_pid/status") MB"
+  exit 0
+fi
+
 one_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=1)"
 hundred_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=100)"
 one_body="$(field "$one_bound" body_bytes)"
