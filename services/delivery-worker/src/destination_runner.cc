@@ -62,6 +62,31 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
   return out;
 }
 
+// Fetches up to `batch` messages into `out`, around a heap overflow in nats.c 3.4's fetch
+// (fixed upstream in 3.9, nats.c #749; Debian bookworm ships 3.4.1): a fetch that starts with
+// more than half its batch already queued in the subscription (messages of an earlier fetch
+// that arrived after it timed out) writes past its array. So whatever is queued is taken first,
+// one message per fetch of one, which cannot overflow (it takes the one queued message and sends
+// no pull request); only a subscription with nothing queued is fetched from in batches.
+natsStatus fetch_messages(natsSubscription* sub, int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out) {
+  auto fetch = [&](int n, std::chrono::milliseconds timeout) {
+    natsMsgList list{};
+    natsStatus s = natsSubscription_Fetch(&list, sub, n, timeout.count(), nullptr);
+    for (int i = 0; i < list.Count; ++i) {
+      out.emplace_back(list.Msgs[i]);
+      list.Msgs[i] = nullptr;
+    }
+    natsMsgList_Destroy(&list);
+    return s;
+  };
+  for (int queued = 0, bytes = 0; static_cast<int>(out.size()) < batch;) {
+    if (natsSubscription_GetPending(sub, &queued, &bytes) != NATS_OK || queued == 0) break;
+    if (fetch(1, std::chrono::milliseconds(10)) != NATS_OK) break;
+  }
+  if (!out.empty()) return NATS_OK;
+  return fetch(batch, wait);
+}
+
 // Times and counts every write of the sink it wraps.
 class MeasuredSink final : public Sink {
  public:
@@ -355,20 +380,15 @@ void DestinationRunner::loop() {
       }
       wait = std::min(wait, left);
     }
-    natsMsgList list{};
     auto timeout = std::min<std::chrono::milliseconds>(std::max(wait, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
-    s = natsSubscription_Fetch(&list, sub, static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout.count(), &jerr);
+    fetched.clear();
+    s = fetch_messages(sub, static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched);
     if (s != NATS_OK && s != NATS_TIMEOUT) {
       log::warn("fetch failed", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
+      fetched.clear();  // none: the fetch failed before taking any
       sleep_for(std::chrono::milliseconds(500));
       continue;
     }
-    fetched.clear();
-    for (int i = 0; i < list.Count; ++i) {
-      fetched.emplace_back(list.Msgs[i]);
-      list.Msgs[i] = nullptr;
-    }
-    natsMsgList_Destroy(&list);
     // A message stays in `fetched` until it is in the pending batch (or given back), so that
     // waiting for a writer keeps it marked in progress.
     for (auto& next : fetched) {
