@@ -102,7 +102,12 @@ class PostgresSink final : public Sink {
   std::optional<SinkFailure> prepare_jsonb(pg::Connection& conn) {
     auto created = conn.exec("CREATE TABLE IF NOT EXISTS " + target_ +
                              " (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL)");
-    if (!created) return SinkFailure{!transient(created.error()), created.error().message};
+    if (!created) {
+      // Two connections of one destination may create the table at the same moment: one of them
+      // then fails on pg_type's unique index (23505) or with 42P07; the retry finds the table.
+      bool race = created.error().code == ErrorCode::kConflict || pg::sqlstate_of(created.error()) == "42P07";
+      return SinkFailure{!race && !transient(created.error()), created.error().message};
+    }
     insert_sql_ = "INSERT INTO " + target_ +
                   " (bp_record_id, bp_received_at, data) SELECT bp_record_id, bp_received_at, data FROM bp_stage "
                   "ON CONFLICT (bp_record_id) DO NOTHING";
