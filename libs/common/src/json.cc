@@ -52,22 +52,20 @@ struct BoundedParse {
     constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
     // Checking UTF-8 costs a decode per character; text that is all ASCII is valid UTF-8, and
     // finding that out takes a fraction of it.
-    if (all_ascii(text) && in_place && text.find('\0') == std::string_view::npos) {
+    const bool ascii = all_ascii(text);
+    if (ascii && in_place && text.find('\0') == std::string_view::npos) {
       thread_local std::string scratch;
       scratch.assign(text.data(), text.size());
       rapidjson::InsituStringStream in(scratch.data());
       result = reader.Parse<kFlags | rapidjson::kParseInsituFlag>(in, limited);
-      too_deep = limited.too_deep();
       consumed = in.Tell();
       if (scratch.capacity() > (1 << 20)) std::string().swap(scratch);
-      return !result.IsError();
-    } else if (all_ascii(text)) {
-      result = reader.Parse<kFlags>(stream, limited);
     } else {
-      result = reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(stream, limited);
+      result = ascii ? reader.Parse<kFlags>(stream, limited)
+                     : reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(stream, limited);
+      consumed = stream.Tell();
     }
     too_deep = limited.too_deep();
-    consumed = stream.Tell();
     return !result.IsError();
   }
 

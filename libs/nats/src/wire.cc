@@ -11,6 +11,7 @@
 #include <random>
 
 #include "bp/log.h"
+#include "bp/uuid.h"
 
 namespace bp::nats::wire {
 
@@ -256,16 +257,11 @@ std::shared_ptr<Publisher> Publisher::create(asio::io_context& io, Options optio
 
 Publisher::Publisher(asio::io_context& io, Options options)
     : io_(io), options_(std::move(options)), wake_(io) {
-  // Acks are matched by this inbox alone: 128 bits straight from the OS, so that no two
-  // publishers (in any process) share one.
-  std::random_device device;
-  static constexpr char kHex[] = "0123456789abcdef";
-  inbox_ = "_INBOX.";
-  for (int i = 0; i < 4; ++i) {
-    uint32_t r = device();
-    for (int j = 0; j < 8; ++j) inbox_ += kHex[(r >> (j * 4)) & 0xf];
-  }
-  inbox_ += ".";
+  // Acks are matched by this inbox alone: a v4 UUID (122 random bits, from a generator seeded
+  // with 256 bits from the OS), so that no two publishers, in any process, share one.
+  std::string random = uuid::v4();
+  random.erase(std::remove(random.begin(), random.end(), '-'), random.end());
+  inbox_ = "_INBOX." + random + ".";
 }
 
 Publisher::~Publisher() = default;
@@ -429,7 +425,14 @@ void Publisher::on_ack(std::string_view subject, std::string_view headers, std::
     if (status.substr(0, 3) == "503") return complete(seq, {false, false, "no stream takes this subject (no responders)"});
     return complete(seq, {false, false, "NATS status " + std::string(trim(status))});
   }
-  rapidjson::Document doc;
+  // Parsed for every request on the I/O thread: into stack buffers (an ack is well under
+  // them) rather than the default allocator's 64 KiB chunk per document.
+  char values[1024], stack[512];
+  using PoolAllocator = rapidjson::MemoryPoolAllocator<>;
+  PoolAllocator value_allocator(values, sizeof values);
+  PoolAllocator stack_allocator(stack, sizeof stack);
+  rapidjson::GenericDocument<rapidjson::UTF8<>, PoolAllocator, PoolAllocator> doc(&value_allocator, sizeof stack,
+                                                                                   &stack_allocator);
   doc.Parse(payload.data(), payload.size());
   if (doc.HasParseError() || !doc.IsObject()) return complete(seq, {false, false, "unexpected reply to a JetStream publish"});
   if (auto error = doc.FindMember("error"); error != doc.MemberEnd()) {
@@ -449,7 +452,26 @@ void Publisher::on_ack(std::string_view subject, std::string_view headers, std::
   complete(seq, {true, dup, ""});
 }
 
-Status Publisher::handle(const ServerOp& op) {
+// What this publisher reads from an INFO (the first, and any the server sends later).
+Publisher::Info Publisher::apply_info(std::string_view text) {
+  Info info;
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) return info;
+  info.valid = true;
+  auto flag = [&doc](const char* name) {
+    auto it = doc.FindMember(name);
+    return it != doc.MemberEnd() && it->value.IsBool() && it->value.GetBool();
+  };
+  info.tls_required = flag("tls_required");
+  info.headers = flag("headers");
+  auto max = doc.FindMember("max_payload");
+  if (max != doc.MemberEnd() && max->value.IsInt64()) max_payload_.store(max->value.GetInt64(), std::memory_order_relaxed);
+  if (flag("ldm")) log::warn("NATS server entering lame duck mode: reconnecting elsewhere when it closes");
+  return info;
+}
+
+void Publisher::handle(const ServerOp& op) {
   switch (op.kind) {
     case ServerOp::Kind::kMsg:
       if (op.subject.size() > inbox_.size() && op.subject.substr(0, inbox_.size()) == inbox_) {
@@ -469,21 +491,10 @@ Status Publisher::handle(const ServerOp& op) {
       // Most errors are followed by the server closing the connection; the read loop sees that.
       log::warn("NATS server error", {{"error", std::string(op.text)}});
       break;
-    case ServerOp::Kind::kInfo: {
-      rapidjson::Document doc;
-      doc.Parse(op.text.data(), op.text.size());
-      if (!doc.HasParseError() && doc.IsObject()) {
-        auto max = doc.FindMember("max_payload");
-        if (max != doc.MemberEnd() && max->value.IsInt64()) max_payload_.store(max->value.GetInt64(), std::memory_order_relaxed);
-        auto ldm = doc.FindMember("ldm");
-        if (ldm != doc.MemberEnd() && ldm->value.IsBool() && ldm->value.GetBool()) {
-          log::warn("NATS server entering lame duck mode: reconnecting elsewhere when it closes");
-        }
-      }
+    case ServerOp::Kind::kInfo:
+      apply_info(op.text);
       break;
-    }
   }
-  return ok_status();
 }
 
 namespace {
@@ -517,7 +528,7 @@ asio::awaitable<Status> Publisher::await_pong(beast::tcp_stream& stream, const c
       co_await asio::async_write(stream, asio::buffer("PONG\r\n", 6), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return Error::unavailable("writing to NATS: " + ec.message());
     } else {
-      (void)handle(*op);
+      handle(*op);
     }
   }
 }
@@ -526,16 +537,10 @@ asio::awaitable<Status> Publisher::handshake(beast::tcp_stream& stream, const Se
   auto info = co_await read_op(stream, parser_);
   if (!info) co_return info.take_error();
   if (info->kind != ServerOp::Kind::kInfo) co_return Error::unavailable("NATS server did not start with INFO");
-  rapidjson::Document doc;
-  doc.Parse(info->text.data(), info->text.size());
-  if (doc.HasParseError() || !doc.IsObject()) co_return Error::unavailable("NATS server sent a malformed INFO");
-  auto flag = [&doc](const char* name) {
-    auto it = doc.FindMember(name);
-    return it != doc.MemberEnd() && it->value.IsBool() && it->value.GetBool();
-  };
-  if (flag("tls_required")) co_return Error::unavailable("NATS server requires TLS, which the wire publisher does not speak");
-  if (!flag("headers")) co_return Error::unavailable("NATS server does not support headers (it is older than 2.2)");
-  (void)handle(*info);
+  Info server_info = apply_info(info->text);
+  if (!server_info.valid) co_return Error::unavailable("NATS server sent a malformed INFO");
+  if (server_info.tls_required) co_return Error::unavailable("NATS server requires TLS, which the wire publisher does not speak");
+  if (!server_info.headers) co_return Error::unavailable("NATS server does not support headers (it is older than 2.2)");
 
   rapidjson::StringBuffer json;
   rapidjson::Writer<rapidjson::StringBuffer> w(json);
@@ -579,22 +584,18 @@ asio::awaitable<void> Publisher::run(std::shared_ptr<Publisher> self) {
     Status connected = ok_status();
     beast::tcp_stream stream(io_);
     parser_ = Parser();
-    if (server.tls) {
-      connected = Error::invalid("tls:// URLs need the nats.c publisher (BP_NATS_PUBLISHER=natsc)");
+    tcp::resolver resolver(io_);
+    boost::system::error_code ec;
+    auto endpoints = co_await resolver.async_resolve(server.host, std::to_string(server.port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      stream.expires_after(options_.connect_timeout);
+      co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      connected = Error::unavailable("cannot connect to NATS at " + where + ": " + ec.message());
     } else {
-      tcp::resolver resolver(io_);
-      boost::system::error_code ec;
-      auto endpoints = co_await resolver.async_resolve(server.host, std::to_string(server.port),
-                                                       asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec) {
-        stream.expires_after(options_.connect_timeout);
-        co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
-      }
-      if (ec) {
-        connected = Error::unavailable("cannot connect to NATS at " + where + ": " + ec.message());
-      } else {
-        connected = co_await handshake(stream, server);
-      }
+      connected = co_await handshake(stream, server);
     }
     if (stopped_) break;
     if (!connected) {
@@ -640,7 +641,7 @@ asio::awaitable<void> Publisher::run(std::shared_ptr<Publisher> self) {
           break;
         }
         if (!*op) break;
-        (void)handle(**op);
+        handle(**op);
       }
       if (!why.empty()) break;
       parser_.compact();

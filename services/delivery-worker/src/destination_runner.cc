@@ -385,7 +385,6 @@ void DestinationRunner::loop() {
     s = fetch_messages(sub, static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched);
     if (s != NATS_OK && s != NATS_TIMEOUT) {
       log::warn("fetch failed", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
-      fetched.clear();  // none: the fetch failed before taking any
       sleep_for(std::chrono::milliseconds(500));
       continue;
     }

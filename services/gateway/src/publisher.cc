@@ -147,37 +147,37 @@ bool WirePublisher::ready() const {
 
 boost::asio::awaitable<PublishOutcome> WirePublisher::publish(PublishRequest request) {
   auto shared = std::make_shared<PublishRequest>(std::move(request));
-  return await_callback<PublishOutcome>([this, shared](Completion<PublishOutcome> done) { start(*shared, std::move(done)); });
+  return await_callback<PublishOutcome>([this, shared](Completion<PublishOutcome> done) { start(shared, std::move(done)); });
 }
 
-void WirePublisher::start(const PublishRequest& r, Completion<PublishOutcome> done) {
-  auto started = std::chrono::steady_clock::now();
-  auto finish = [this, started, done = std::move(done)](nats::wire::PublishResult result) {
-    publish_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    done({result.stored, result.duplicate, std::move(result.error)});
-  };
+namespace {
+
+// Publishes `r` on `connection` (on its I/O thread) with the headers the worker reads.
+void publish_on(nats::wire::Publisher& connection, const PublishRequest& r, nats::wire::PublishCallback done) {
   std::string count = std::to_string(r.record_count);
   const nats::wire::Header headers[] = {{"Nats-Msg-Id", r.msg_id},
                                         {"Bp-Request-Id", r.request_id},
                                         {"Bp-Received-At", r.received_at},
                                         {"Bp-Record-Count", count}};
+  connection.publish(r.subject, headers, r.payload, std::move(done));
+}
+
+}  // namespace
+
+void WirePublisher::start(std::shared_ptr<PublishRequest> request, Completion<PublishOutcome> done) {
+  auto started = std::chrono::steady_clock::now();
+  auto finish = [this, started, done = std::move(done)](nats::wire::PublishResult result) {
+    publish_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    done({result.stored, result.duplicate, std::move(result.error)});
+  };
   // The connection of the I/O thread we are on; a caller on another thread (tests) is handed
   // to one of them.
   for (auto& connection : connections_) {
-    if (connection->io().get_executor().running_in_this_thread()) {
-      connection->publish(r.subject, headers, r.payload, std::move(finish));
-      return;
-    }
+    if (connection->io().get_executor().running_in_this_thread()) return publish_on(*connection, *request, std::move(finish));
   }
   auto connection = connections_[next_++ % connections_.size()];
-  auto request = std::make_shared<PublishRequest>(r);
   boost::asio::post(connection->io(), [connection, request, finish = std::move(finish)]() mutable {
-    std::string count = std::to_string(request->record_count);
-    const nats::wire::Header headers[] = {{"Nats-Msg-Id", request->msg_id},
-                                          {"Bp-Request-Id", request->request_id},
-                                          {"Bp-Received-At", request->received_at},
-                                          {"Bp-Record-Count", count}};
-    connection->publish(request->subject, headers, request->payload, std::move(finish));
+    publish_on(*connection, *request, std::move(finish));
   });
 }
 

@@ -37,7 +37,7 @@ struct ServerUrl {
 };
 
 // "nats://[user:pass@|token@]host[:port]", comma-separated for several; "tls://" is reported as
-// such (this client speaks plain TCP only).
+// such (this client speaks plain TCP only: its callers refuse those URLs).
 Result<std::vector<ServerUrl>> parse_urls(std::string_view urls);
 
 // One operation sent by a NATS server. Views point into the parser's buffer and stay valid
@@ -135,7 +135,11 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void on_loop_exception(std::exception_ptr e, const char* loop);
   boost::asio::awaitable<void> ping_loop(std::shared_ptr<Publisher> self, uint64_t generation);
   boost::asio::awaitable<void> sweep_loop(std::shared_ptr<Publisher> self);
-  Status handle(const ServerOp& op);
+  struct Info {
+    bool valid = false, tls_required = false, headers = false;
+  };
+  Info apply_info(std::string_view text);
+  void handle(const ServerOp& op);
   void on_ack(std::string_view reply, std::string_view headers, std::string_view payload);
   void complete(uint64_t seq, PublishResult result);
   void pop_settled();
