@@ -758,7 +758,11 @@ test('SIGTERM while a destination is retrying: exit 0 within 10 s, the records a
     t.diagnostic(`stopped in ${took} ms`);
     assert.equal(receiver.accepted().length, 0);
 
-    // Unacked, so another worker delivers them once the destination is back.
+    // Unacked, so another worker delivers them once the destination is back. A request the
+    // stopped worker sent just before it exited can still sit unread in the receiver's socket;
+    // answered after `up` it would count as accepted although nobody got the answer, and its
+    // records would come again from the next worker. Drop the old connections first.
+    receiver.server.closeAllConnections();
     up = true;
     const next = await stack.startWorker('worker-after-sigterm');
     started.push(next);

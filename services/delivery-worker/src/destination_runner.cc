@@ -8,6 +8,7 @@
 #include "bp/clock.h"
 #include "bp/delivery_worker/backoff.h"
 #include "bp/delivery_worker/batch_delivery.h"
+#include "bp/delivery_worker/fetch.h"
 #include "bp/log.h"
 #include "bp/uuid.h"
 
@@ -15,11 +16,6 @@ namespace bp::delivery_worker {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct MsgDeleter {
-  void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
-};
-using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
 
 // Messages of the open batch, acked together once the sink has written them.
 struct PendingBatch {
@@ -60,31 +56,6 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
     out.push_back({request_id + ":" + std::to_string(index++), received_at, json::to_string(record), sequence});
   }
   return out;
-}
-
-// Fetches up to `batch` messages into `out`, around a heap overflow in nats.c 3.4's fetch
-// (fixed upstream in 3.9, nats.c #749; Debian bookworm ships 3.4.1): a fetch that starts with
-// more than half its batch already queued in the subscription (messages of an earlier fetch
-// that arrived after it timed out) writes past its array. So whatever is queued is taken first,
-// one message per fetch of one, which cannot overflow (it takes the one queued message and sends
-// no pull request); only a subscription with nothing queued is fetched from in batches.
-natsStatus fetch_messages(natsSubscription* sub, int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out) {
-  auto fetch = [&](int n, std::chrono::milliseconds timeout) {
-    natsMsgList list{};
-    natsStatus s = natsSubscription_Fetch(&list, sub, n, timeout.count(), nullptr);
-    for (int i = 0; i < list.Count; ++i) {
-      out.emplace_back(list.Msgs[i]);
-      list.Msgs[i] = nullptr;
-    }
-    natsMsgList_Destroy(&list);
-    return s;
-  };
-  for (int queued = 0, bytes = 0; static_cast<int>(out.size()) < batch;) {
-    if (natsSubscription_GetPending(sub, &queued, &bytes) != NATS_OK || queued == 0) break;
-    if (fetch(1, std::chrono::milliseconds(10)) != NATS_OK) break;
-  }
-  if (!out.empty()) return NATS_OK;
-  return fetch(batch, wait);
 }
 
 // Times and counts every write of the sink it wraps.
