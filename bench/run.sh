@@ -22,8 +22,10 @@ export BP_PG_PORT="$(free_port)" BP_NATS_PORT="$(free_port)" BP_NATS_MONITOR_POR
 export BP_GATEWAY_PORT="$(free_port)" BP_CONTROL_PLANE_GRPC_PORT="$(free_port)"
 export BP_CONTROL_PLANE_HTTP_PORT="$(free_port)" BP_WORKER_HTTP_PORT="$(free_port)"
 null_port="$(free_port)"
+floor_port="$(free_port)"
 cleanup() {
   [[ -z "${null_pid:-}" ]] || kill "$null_pid" 2>/dev/null || true
+  [[ -z "${floor_pid:-}" ]] || kill "$floor_pid" 2>/dev/null || true
   bash deploy/batchpipe.sh down >/dev/null 2>&1 || true
   rm -rf -- "$BP_DATA_DIR"
 }
@@ -87,17 +89,23 @@ gateway_side() { # BEFORE AFTER: "99.7% within 5 ms, p99 ≤ 2.5 ms"
 gw_pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
 nats_pid="$(cat "$BP_DATA_DIR/run/nats.pid")"
 hz="$(getconf CLK_TCK)"
+# The floor (bench/publish_server.cc): HTTP, the publish with the gateway's headers over the
+# gateway's publisher, the ack, 202; nothing else. Same subject, so the same stream and consumer.
+"$bin/bp_publish_server" "$floor_port" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" &
+floor_pid=$!
+sleep 0.5
 # profiled LABEL VAR LOAD_ARGS...: runs the load, stores its JSON in VAR and adds a row to the CPU
-# table: CPU microseconds per request spent by the gateway, nats-server and the load generator.
+# table: CPU microseconds per request spent by the server (the gateway, or $server_pid when set),
+# nats-server and the load generator.
 cpu_rows=()
 profiled() {
-  local label="$1" out g0 n0 g1 n1 reqs
+  local label="$1" out g0 n0 g1 n1 reqs server="${server_pid:-$gw_pid}"
   local -n _result="$2"
   shift 2
-  g0="$(cpu_ticks "$gw_pid")" n0="$(cpu_ticks "$nats_pid")"
+  g0="$(cpu_ticks "$server")" n0="$(cpu_ticks "$nats_pid")"
   TIMEFORMAT='%U %S'
   { time out="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
-  g1="$(cpu_ticks "$gw_pid")" n1="$(cpu_ticks "$nats_pid")"
+  g1="$(cpu_ticks "$server")" n1="$(cpu_ticks "$nats_pid")"
   _result="$out"
   reqs="$(field "$out" requests)"
   cpu_rows+=("$(awk -v l="$label" -v g=$((g1 - g0)) -v n=$((n1 - n0)) -v hz="$hz" -v r="$reqs" \
@@ -152,19 +160,23 @@ cpu_rows+=("$(awk -v a=$((n1 - n0)) -v b=$((n2 - n1)) -v c=$((n3 - n2)) -v hz="$
 
 profiled "1 record/request, closed loop" one --url="$gw/v1/ingest/$pipe" --key="$key" --records=1
 peak="$(field "$one" req_per_s)"
+server_pid="$floor_pid" profiled "floor: 1 record/request, closed loop" floor_one --url="http://127.0.0.1:$floor_port/x" --records=1
 # BP_BENCH_ONLY=ingest: the ingest scenarios and their bounds only (a quick check of a gateway change).
 if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   ingest_buckets >"$BP_DATA_DIR/h0"
   half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')")"
   ingest_buckets >"$BP_DATA_DIR/h1"
   profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
+  server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
   echo "| scenario | req/s | p50 ms | p99 ms | bound req/s |"
   echo "| --- | --- | --- | --- | --- |"
   echo "| 1 record, closed loop | $peak | $(field "$one" p50_ms) | $(field "$one" p99_ms) | http $(field "$one_bound" req_per_s), js $(field "$js_one" msg_per_s) |"
   echo "| 1 record, open loop at half | $(field "$half" req_per_s) | $(field "$half" p50_ms) | $(field "$half" p99_ms) | inside the gateway: $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1") |"
   echo "| 100 records, closed loop | $(field "$hundred" req_per_s) | $(field "$hundred" p50_ms) | $(field "$hundred" p99_ms) | http $(field "$hundred_bound" req_per_s), js $(field "$js_hundred" msg_per_s) |"
+  echo "| floor (HTTP + publish + ack), 1 record | $(field "$floor_one" req_per_s) | $(field "$floor_one" p50_ms) | $(field "$floor_one" p99_ms) | http $(field "$one_bound" req_per_s) |"
+  echo "| floor (HTTP + publish + ack), 100 records | $(field "$floor_hundred" req_per_s) | $(field "$floor_hundred" p50_ms) | $(field "$floor_hundred" p99_ms) | http $(field "$hundred_bound" req_per_s) |"
   echo
-  echo "| scenario | gateway µs | nats-server µs | load generator µs |"
+  echo "| scenario | server µs | nats-server µs | load generator µs |"
   echo "| --- | --- | --- | --- |"
   printf '%s\n' "${cpu_rows[@]}"
   exit 0
@@ -174,8 +186,11 @@ ingest_buckets >"$BP_DATA_DIR/h0"
 half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate")"
 ingest_buckets >"$BP_DATA_DIR/h1"
 half_delivering="$(load --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 --rate="$half_rate")"
+# The machine's own tail at that rate: the same open loop against the server that does nothing.
+half_null="$(load --url="http://127.0.0.1:$null_port/x" --records=1 --rate="$half_rate")"
 ingest_buckets >"$BP_DATA_DIR/h2"
 profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
+server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
 cors="$(load --url="$gw/v1/ingest/$cors_pipe" --origin=https://app.example.com --records=1)"
 
 # shellcheck source=bench/delivery.sh
@@ -211,20 +226,28 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   row "the same while a worker delivers every record to a webhook" "$half_delivering" "$bound_one"
   row "100 records/request, closed loop" "$hundred" "$bound_hundred"
   row "CORS-only browser-style, 1 record" "$cors" "$bound_one"
+  row "floor: HTTP + publish + ack and nothing else, 1 record" "$floor_one" "$bound_one"
+  row "floor: HTTP + publish + ack and nothing else, 100 records" "$floor_hundred" "$bound_hundred"
+  echo
+  echo "The floor (bench/publish_server.cc) does only what ingest cannot skip: it reads the request,"
+  echo "publishes the body with the gateway's headers over the gateway's NATS publisher, waits for the"
+  echo "stream's ack and answers 202. The gateway reaches $(ratio "$(field "$one" req_per_s)" "$(field "$floor_one" req_per_s)") of it with 1 record and"
+  echo "$(ratio "$(field "$hundred" req_per_s)" "$(field "$floor_hundred" req_per_s)") with 100 records."
   echo
   echo "Open loop at half the peak, inside the gateway (bp_gateway_request_seconds, parsed request to"
   echo "response): $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1"); while delivering:"
   echo "$(gateway_side "$BP_DATA_DIR/h1" "$BP_DATA_DIR/h2"). The load generator's p99 adds time in socket"
-  echo "queues and its own waits for a core."
+  echo "queues and its own waits for a core. The same open loop against the server that does nothing:"
+  echo "p50 $(field "$half_null" p50_ms) ms, p99 $(field "$half_null" p99_ms) ms, p99.9 $(field "$half_null" p999_ms) ms."
   echo
   echo "Bounds measured in the same run: a Beast server answering 202 without work"
   echo "($(field "$one_bound" req_per_s) req/s of 1 record, $(field "$hundred_bound" req_per_s) req/s of 100 records)"
   echo "and JetStream async publish from one connection ($(field "$js_one" msg_per_s) msg/s of $((one_body + 2)) B,"
   echo "$(field "$js_hundred" msg_per_s) msg/s of $hundred_body B). The bound of a scenario is the lower of the two."
   echo
-  echo "CPU per request (user + system), where the two cores go:"
+  echo "CPU per request (user + system), where the two cores go (server: the gateway, or the floor's server):"
   echo
-  echo "| scenario | gateway µs | nats-server µs | load generator µs |"
+  echo "| scenario | server µs | nats-server µs | load generator µs |"
   echo "| --- | --- | --- | --- |"
   printf '%s\n' "${cpu_rows[@]}"
   echo
@@ -257,6 +280,7 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "Raw results:"
   echo
   echo '```'
-  printf '%s\n' "$one_bound" "$hundred_bound" "$js_one" "$js_hundred" "$one" "$half" "$half_delivering" "$hundred" "$cors"
+  printf '%s\n' "$one_bound" "$hundred_bound" "$js_one" "$js_hundred" "$one" "$half" "$half_delivering" "$hundred" "$cors" \
+    "$floor_one" "$floor_hundred" "$half_null"
   echo '```'
 } | tee "$report"
