@@ -47,6 +47,7 @@ struct Options {
   int records = 1;
   int record_bytes = 294;
   int timeout_ms = 30000;  // one request, from write to answer
+  double slow_ms = 0;      // > 0: each request slower than this is printed to stderr
   std::string ids_out;     // request ids of the 202s, one per line
   std::string record_ids;  // every request's outcome, with keyed records
   std::string tag;         // prefix of the record keys
@@ -153,6 +154,7 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
         if (run.over()) break;
       }
       auto sent_at = o.rate > 0 ? intended : Clock::now();
+      auto actually_sent = Clock::now();
       std::string key = o.record_ids.empty() ? "" : o.tag + "." + std::to_string(index) + "." + std::to_string(++seq);
       http::request<http::string_body> req{http::verb::post, t.path, 11};
       req.set(http::field::host, t.host);
@@ -176,6 +178,13 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
       }
       tally.bytes_sent += req.body().size();
       tally.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count());
+      if (o.slow_ms > 0 && tally.latencies_ms.back() > o.slow_ms) {
+        // Where a slow request's time went: waiting to be sent (its connection still busy with
+        // the one before, in an open loop) or waiting for the answer.
+        std::fprintf(stderr, "slow at_ms=%.1f latency_ms=%.1f sent_late_ms=%.1f connection=%d\n",
+                     std::chrono::duration<double, std::milli>(sent_at - run.start).count(), tally.latencies_ms.back(),
+                     std::chrono::duration<double, std::milli>(actually_sent - sent_at).count(), index);
+      }
       int status = static_cast<int>(res.result_int());
       ++tally.by_status[status];
       std::string request_id = "-", error = "-";
@@ -221,7 +230,7 @@ std::optional<Target> parse_url(const std::string& url) {  // http://host:port/p
 const char* kUsage =
     "usage: bp_loadgen --url=http://127.0.0.1:8080/v1/ingest/<pipe> [--url=... (more gateways)] [--key=] "
     "[--origin=] [--connections=64] [--threads=1] [--seconds=10 (0: until SIGTERM)] [--rate=0] [--records=1] "
-    "[--record-bytes=294] [--timeout-ms=30000] [--ids-out=file] [--record-ids=file] [--tag=lg<pid>]\n";
+    "[--record-bytes=294] [--timeout-ms=30000] [--slow-ms=0] [--ids-out=file] [--record-ids=file] [--tag=lg<pid>]\n";
 
 int main(int argc, char** argv) {
   Options o;
@@ -246,6 +255,7 @@ int main(int argc, char** argv) {
       else if (auto v = value("records")) o.records = std::stoi(v);
       else if (auto v = value("record-bytes")) o.record_bytes = std::stoi(v);
       else if (auto v = value("timeout-ms")) o.timeout_ms = std::stoi(v);
+      else if (auto v = value("slow-ms")) o.slow_ms = std::stod(v);
       else if (auto v = value("ids-out")) o.ids_out = v;
       else if (auto v = value("record-ids")) o.record_ids = v;
       else if (auto v = value("tag")) o.tag = v;
