@@ -125,6 +125,7 @@ if [[ "${BP_BENCH_ONLY:-}" == sinks ]]; then
   echo "| --- | --- | --- | --- |"
   echo "| postgres ($pg_sink_records records, batches of 1000) | $pg_sink_rps | COPY: $pg_copy_rps | $(awk -v a="$pg_sink_rps" -v b="$pg_copy_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
   echo "| postgres ($pg_big_records records, batches of 10000) | $pg_big_rps | COPY: $pg_copy_rps | $(awk -v a="$pg_big_rps" -v b="$pg_copy_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+  echo "| postgres, batches of 1000 | $pg_sink_rps | COPY in transactions of 1000, two sessions: $pg_copy_batched_rps | $(awk -v a="$pg_sink_rps" -v b="$pg_copy_batched_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
   echo "| webhook ($webhook_records records) | $webhook_rps | no-op server: $(field "$hundred_bound" records_per_s) | $(awk -v a="$webhook_rps" -v b="$(field "$hundred_bound" records_per_s)" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
   echo
   echo "CPU per record: postgres sink: $pg_sink_cpu (batches of 10000: $pg_big_cpu); webhook sink: $webhook_cpu (µs)"
@@ -258,6 +259,7 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "| end to end, ingest → row visible in Postgres, open loop at $e2e_rate req/s of 1 record, pl_delivery_max_interval_ms 200 | p50 $e2e_p50 ms, p99 $e2e_p99 ms, max $e2e_max ms ($e2e_rows of $e2e_accepted records) | p99 < 1000 ms (target) | - |"
   echo "| Postgres sink from a backlog of $pg_sink_records records (batches of 1000) | $pg_sink_rps records/s | COPY of the same rows: $pg_copy_rps records/s | $(ratio "$pg_sink_rps" "$pg_copy_rps") |"
   echo "| Postgres sink from a backlog of $pg_big_records records (batches of 10000) | $pg_big_rps records/s | the same COPY bound | $(ratio "$pg_big_rps" "$pg_copy_rps") |"
+  echo "| the same sink, batches of 1000, against COPY committing every 1000 rows | $pg_sink_rps records/s | \\copy in transactions of 1000, two sessions at once: $pg_copy_batched_rps records/s | $(ratio "$pg_sink_rps" "$pg_copy_batched_rps") |"
   echo "| webhook sink from a backlog of $webhook_records records, to the no-op Beast server | $webhook_rps records/s | no-op server with 100-record bodies: $(field "$hundred_bound" records_per_s) records/s | $(ratio "$webhook_rps" "$(field "$hundred_bound" records_per_s)") |"
   echo
   echo "CPU per record delivered (µs): Postgres sink: $pg_sink_cpu (batches of 10000: $pg_big_cpu); webhook sink: $webhook_cpu."
