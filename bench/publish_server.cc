@@ -14,6 +14,7 @@
 #include "bp/asio.h"
 #include "bp/nats/wire.h"
 #include "bp/uuid.h"
+#include "http_session.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -45,30 +46,18 @@ asio::awaitable<wire::PublishResult> publish(wire::Publisher& publisher, const s
       asio::use_awaitable);
 }
 
-asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<wire::Publisher> publisher, std::string subject) {
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    boost::system::error_code ec;
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
-    auto result = co_await publish(*publisher, subject, parser.get().body());
-    if (!result.stored) {
-      static thread_local bool told = false;  // the first failure of each thread
-      if (!told) std::cerr << "publish failed: " << result.error << "\n";
-      told = true;
-    }
-    http::response<http::string_body> res{result.stored ? http::status::accepted : http::status::service_unavailable, 11};
-    res.set(http::field::content_type, "application/json");
-    res.body() = result.stored ? R"({"accepted":true,"records_count":1,"message":"Records accepted for processing"})"
-                               : R"({"error":"buffer_unavailable"})";
-    res.keep_alive(parser.get().keep_alive());
-    res.prepare_payload();
-    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !res.keep_alive()) break;
-  }
+// Publishes the body and answers 202 once it is stored (503 if not).
+asio::awaitable<http::response<http::string_body>> answer(wire::Publisher& publisher, const std::string& subject,
+                                                          const http::request<http::string_body>& request) {
+  auto result = co_await publish(publisher, subject, request.body());
+  if (result.stored) co_return bp::bench::accepted();
+  static thread_local bool told = false;  // the first failure of each thread
+  if (!told) std::cerr << "publish failed: " << result.error << "\n";
+  told = true;
+  http::response<http::string_body> res{http::status::service_unavailable, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = R"({"error":"buffer_unavailable"})";
+  co_return res;
 }
 
 }  // namespace
@@ -104,7 +93,10 @@ int main(int argc, char** argv) {
         for (size_t next = 0;; ++next) {
           size_t home = next % contexts.size();
           auto socket = co_await acceptor.async_accept(*contexts[home], asio::use_awaitable);
-          asio::co_spawn(*contexts[home], session(std::move(socket), publishers[home], subject), asio::detached);
+          auto answer_here = [publisher = publishers[home], &subject](const http::request<http::string_body>& request) {
+            return answer(*publisher, subject, request);
+          };
+          asio::co_spawn(*contexts[home], bp::bench::serve(std::move(socket), answer_here), asio::detached);
         }
       },
       asio::detached);
