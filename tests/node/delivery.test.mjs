@@ -16,7 +16,7 @@ import { connect } from 'nats';
 import { Webhook } from 'standardwebhooks';
 import { Api } from './lib/api.mjs';
 import { STREAM } from './lib/jetstream.mjs';
-import { eventually, knownBugTest, psqlRows, randomName, sleep, useStack } from './lib/stack.mjs';
+import { eventually, psqlRows, randomName, sleep, useStack } from './lib/stack.mjs';
 
 let api;
 let sinkDb; // a fresh database on the test Postgres, for postgres destinations
@@ -789,16 +789,13 @@ test('SIGTERM while a destination is retrying: exit 0 within 10 s, the records a
   assert.equal(seen.unexpected, 0);
 });
 
-knownBugTest(
-  'SIGTERM while a destination is retrying: the next worker delivers each record once',
-  'now and then the next worker posts one record twice in its first batch and another one 5 s later ' +
-    '(after AckWait), e.g. "5,1,2,4,4" then "3": a message redelivered twice after the stopped ' +
-    "worker's NAKs; nothing is lost (docs/RELIABILITY.md)",
-  async (t) => {
-    const seen = await sigtermWhileRetrying(t);
-    assert.deepEqual(seen, { missing: 0, duplicates: 0, unexpected: 0 });
-  },
-);
+// nats-server 2.9 rewinds a consumer's stream position when a redelivery finds its pull request
+// gone; a stopping runner whose last pull request was still open when it gave its batch back
+// made the next worker post one record twice and another 5 s late (docs/RELIABILITY.md).
+test('SIGTERM while a destination is retrying: the next worker delivers each record once', async (t) => {
+  const seen = await sigtermWhileRetrying(t);
+  assert.deepEqual(seen, { missing: 0, duplicates: 0, unexpected: 0 });
+});
 
 test(
   "a SIGKILLed worker's leases expire after its BP_LEASE_TTL_MS",

@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <future>
+#include <thread>
 #include <vector>
 
 #include "bp/clock.h"
@@ -264,6 +265,8 @@ void DestinationRunner::loop() {
   for (auto it = sinks.rbegin(); it != sinks.rend(); ++it) idle.push_back(it->get());
   PendingBatch pending;
   std::vector<MsgPtr> fetched;  // the last fetch; taken one by one into the pending batch
+  std::vector<MsgPtr> given_back;  // fetched after the loop was told to stop: NAKed at the end
+  auto last_pull_expires = Clock::now();  // when the server drops this loop's last pull request
   // Messages held longer than a second (behind or inside a slow write) are marked in
   // progress each second, so that AckWait does not hand them out again, to this loop's next
   // fetch or to anyone else, however long the sink takes or retries.
@@ -353,6 +356,7 @@ void DestinationRunner::loop() {
     }
     auto timeout = std::min<std::chrono::milliseconds>(std::max(wait, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
     fetched.clear();
+    last_pull_expires = Clock::now() + timeout;
     s = fetch_messages(sub, static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched);
     if (s != NATS_OK && s != NATS_TIMEOUT) {
       log::warn("fetch failed", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
@@ -363,7 +367,7 @@ void DestinationRunner::loop() {
     // waiting for a writer keeps it marked in progress.
     for (auto& next : fetched) {
       if (stop_ || lease_lost) {
-        natsMsg_Nak(MsgPtr(std::move(next)).get(), nullptr);
+        given_back.push_back(std::move(next));
         continue;
       }
       auto records = records_of(next.get(), id);
@@ -375,7 +379,7 @@ void DestinationRunner::loop() {
       if (full) flush();
       MsgPtr m = std::move(next);
       if (stop_ || lease_lost) {
-        natsMsg_Nak(m.get(), nullptr);
+        given_back.push_back(std::move(m));
         continue;
       }
       if (pending.messages.empty()) {
@@ -391,8 +395,17 @@ void DestinationRunner::loop() {
     }
   }
   // Unflushed messages go back to the consumer at once (a successor runner, after a settings
-  // change or on another worker, fetches them again) instead of after AckWait.
+  // change or on another worker, fetches them again) instead of after AckWait. But not while a
+  // pull request of this loop may still be open on the server: nats-server 2.9 (fixed upstream
+  // later) rewinds the consumer's stream position when a redelivery finds its pull request gone
+  // (expired, or its subscriber gone), so the message given back waits for AckWait and the next
+  // message already delivered is delivered again as new: the next runner got one record twice
+  // and another 5 s late (docs/RELIABILITY.md). Fetches are short (50 ms while a write runs, at
+  // most 1 s), so this costs a stop that much at most.
+  std::this_thread::sleep_until(last_pull_expires + std::chrono::milliseconds(100));
   if (!in_flight.empty()) wait_for_writes(true);
+  for (auto& m : given_back) natsMsg_Nak(m.get(), nullptr);
+  given_back.clear();
   give_back(pending);
   pending = PendingBatch{};
   natsSubscription_Unsubscribe(sub);
