@@ -26,6 +26,8 @@ nats_start() {
   # The gateway accepts bodies up to BP_MAX_BODY_BYTES (32 MiB by default) and publishes each as
   # one message: raise NATS's 1 MB default to its 64 MB maximum. Only a config file can set it.
   printf 'max_payload: 67108864\n' >"$store.conf"
+  # BP_NATS_PROF_PORT: Go's profiler (pprof) on that loopback port, to look inside nats-server.
+  [[ -z "${BP_NATS_PROF_PORT:-}" ]] || printf 'prof_port: %s\n' "$BP_NATS_PROF_PORT" >>"$store.conf"
   # Go runs as many threads as the machine has cores. Here nats-server shares the cores with the
   # gateway, the worker and Postgres, and with two Go threads its goroutines hand each batch of
   # publishes from one thread to the other: at 33k publishes/s on 2 cores it spent 16 µs per
