@@ -154,7 +154,7 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
         if (run.over()) break;
       }
       auto sent_at = o.rate > 0 ? intended : Clock::now();
-      auto actually_sent = Clock::now();
+      auto actually_sent = o.slow_ms > 0 ? Clock::now() : sent_at;  // only --slow-ms reports it
       std::string key = o.record_ids.empty() ? "" : o.tag + "." + std::to_string(index) + "." + std::to_string(++seq);
       http::request<http::string_body> req{http::verb::post, t.path, 11};
       req.set(http::field::host, t.host);

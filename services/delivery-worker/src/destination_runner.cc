@@ -401,8 +401,11 @@ void DestinationRunner::loop() {
   // (expired, or its subscriber gone), so the message given back waits for AckWait and the next
   // message already delivered is delivered again as new: the next runner got one record twice
   // and another 5 s late (docs/RELIABILITY.md). Fetches are short (50 ms while a write runs, at
-  // most 1 s), so this costs a stop that much at most.
-  std::this_thread::sleep_until(last_pull_expires + std::chrono::milliseconds(100));
+  // most 1 s), so this costs a stop that much at most, and nothing when there is nothing to give
+  // back (a write still in flight may fail and give its batch back).
+  if (!given_back.empty() || !pending.messages.empty() || !in_flight.empty()) {
+    std::this_thread::sleep_until(last_pull_expires + std::chrono::milliseconds(100));
+  }
   if (!in_flight.empty()) wait_for_writes(true);
   for (auto& m : given_back) natsMsg_Nak(m.get(), nullptr);
   given_back.clear();

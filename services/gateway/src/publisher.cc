@@ -146,8 +146,9 @@ bool WirePublisher::ready() const {
 }
 
 boost::asio::awaitable<PublishOutcome> WirePublisher::publish(PublishRequest request) {
-  auto shared = std::make_shared<PublishRequest>(std::move(request));
-  return await_callback<PublishOutcome>([this, shared](Completion<PublishOutcome> done) { start(shared, std::move(done)); });
+  return await_callback<PublishOutcome>([this, request = std::move(request)](Completion<PublishOutcome> done) mutable {
+    start(std::move(request), std::move(done));
+  });
 }
 
 namespace {
@@ -164,7 +165,7 @@ void publish_on(nats::wire::Publisher& connection, const PublishRequest& r, nats
 
 }  // namespace
 
-void WirePublisher::start(std::shared_ptr<PublishRequest> request, Completion<PublishOutcome> done) {
+void WirePublisher::start(PublishRequest request, Completion<PublishOutcome> done) {
   auto started = std::chrono::steady_clock::now();
   auto finish = [this, started, done = std::move(done)](nats::wire::PublishResult result) {
     publish_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -173,11 +174,11 @@ void WirePublisher::start(std::shared_ptr<PublishRequest> request, Completion<Pu
   // The connection of the I/O thread we are on; a caller on another thread (tests) is handed
   // to one of them.
   for (auto& connection : connections_) {
-    if (connection->io().get_executor().running_in_this_thread()) return publish_on(*connection, *request, std::move(finish));
+    if (connection->io().get_executor().running_in_this_thread()) return publish_on(*connection, request, std::move(finish));
   }
   auto connection = connections_[next_++ % connections_.size()];
-  boost::asio::post(connection->io(), [connection, request, finish = std::move(finish)]() mutable {
-    publish_on(*connection, *request, std::move(finish));
+  boost::asio::post(connection->io(), [connection, request = std::move(request), finish = std::move(finish)]() mutable {
+    publish_on(*connection, request, std::move(finish));
   });
 }
 

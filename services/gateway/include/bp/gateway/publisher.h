@@ -107,7 +107,8 @@ class WirePublisher : public Publisher {
 
  private:
   WirePublisher() = default;
-  void start(std::shared_ptr<PublishRequest> request, Completion<PublishOutcome> done);
+  // Publishes on the calling I/O thread's connection, or hands the request to one (tests).
+  void start(PublishRequest request, Completion<PublishOutcome> done);
 
   std::vector<std::shared_ptr<nats::wire::Publisher>> connections_;
   std::atomic<size_t> next_{0};  // for a publish from a thread that runs none of the contexts
