@@ -42,7 +42,7 @@ struct BoundedParse {
   rapidjson::ParseResult result;
   bool too_deep = false;
   size_t consumed = 0;
-  bool in_place = false;  // scan() only: the handler keeps no string, so a scratch copy may be parsed in place
+  bool in_place = false;  // the handler keeps no string: a scratch copy may be parsed in place
 
   template <class Handler>
   bool operator()(Handler& handler) {
@@ -122,7 +122,77 @@ class ShapeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Shap
   int depth_ = 0;
 };
 
+// SAX handler for split_array(): forwards everything inside the root array to a writer, and
+// takes the writer's text at the end of each element.
+class SplitHandler {
+ public:
+  explicit SplitHandler(std::vector<std::string>& out) : out_(out), writer_(buffer_) {}
+  bool Null() { return scalar(writer_.Null()); }
+  bool Bool(bool b) { return scalar(writer_.Bool(b)); }
+  bool Int(int i) { return scalar(writer_.Int(i)); }
+  bool Uint(unsigned u) { return scalar(writer_.Uint(u)); }
+  bool Int64(int64_t i) { return scalar(writer_.Int64(i)); }
+  bool Uint64(uint64_t u) { return scalar(writer_.Uint64(u)); }
+  bool Double(double d) { return scalar(writer_.Double(d)); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return scalar(writer_.RawNumber(s, n, copy)); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return scalar(writer_.String(s, n, copy)); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return writer_.Key(s, n, copy); }
+  bool StartObject() { return open() && writer_.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { return close(writer_.EndObject(n)); }
+  bool StartArray() {
+    if (depth_ == 0) {  // the root
+      ++depth_;
+      return true;
+    }
+    return open() && writer_.StartArray();
+  }
+  bool EndArray(rapidjson::SizeType n) {
+    if (depth_ == 1) {
+      --depth_;
+      return true;
+    }
+    return close(writer_.EndArray(n));
+  }
+
+ private:
+  bool open() {
+    if (depth_ == 0) return false;  // the root is an object, not an array
+    ++depth_;
+    return true;
+  }
+  bool close(bool ok) {
+    --depth_;
+    return ok && (depth_ != 1 || take());
+  }
+  bool scalar(bool ok) {
+    if (depth_ == 0) return false;  // the root is not an array
+    return ok && (depth_ != 1 || take());
+  }
+  bool take() {
+    out_.emplace_back(buffer_.GetString(), buffer_.GetSize());
+    buffer_.Clear();
+    writer_.Reset(buffer_);
+    return true;
+  }
+  std::vector<std::string>& out_;
+  rapidjson::StringBuffer buffer_;
+  Writer writer_;
+  int depth_ = 0;
+};
+
 }  // namespace
+
+Result<std::vector<std::string>> split_array(std::string_view text, int max_depth) {
+  std::vector<std::string> out;
+  SplitHandler handler(out);
+  BoundedParse parser{text, max_depth, {}};
+  parser.in_place = true;  // the writer copies every string before the parser moves on
+  size_t first = text.find_first_not_of(" \n\r\t");
+  if (first != std::string_view::npos && text[first] != '[') return Error::invalid("JSON root is not an array");
+  parser(handler);
+  if (auto status = parse_status(text, parser); !status) return status.error();
+  return out;
+}
 
 Result<rapidjson::Document> parse(std::string_view text, int max_depth) {
   rapidjson::Document doc;

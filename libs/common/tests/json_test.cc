@@ -78,3 +78,54 @@ TEST_CASE("json::scan agrees with json::parse on ASCII, UTF-8, bad UTF-8, escape
   CHECK(shape->all_objects);
   CHECK(shape->text == "[ {} , {\"a\":\"x\"} ]");
 }
+
+// The delivery worker splits every message with split_array(); what it hands a sink must be
+// what parsing the message and serializing each record gave (it was that, before).
+TEST_CASE("json::split_array gives each element as to_string of the parsed element") {
+  using namespace std::string_literals;
+  const std::vector<std::string> docs = {
+      R"([{"a":"b"},{"c":[1,2.5,-3e2,true,false,null]}])",
+      " [ { \"spaced\" : [ 1 , { \"x\" : { } } ] } ,\n {\"n\":\n-0.0} , {\"big\":18446744073709551615,\"neg\":-9223372036854775808} ] ",
+      R"([{"e":"tab\t quote\" back\\ uni\u00e9 \ud83d\ude00 slash\/ ctl\u0001"}])",
+      "[{\"u\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}]",
+      "[{\"nul\":\"a\\u0000b\"}]",
+      R"([{"dup":1,"dup":2},[1,[2,[3]]],"s",7,null,[]])",
+      "[]",
+      "[1e400]",
+  };
+  for (const auto& doc : docs) {
+    INFO("document: " << doc);
+    auto split = bp::json::split_array(doc);
+    auto parsed = bp::json::parse(doc);
+    REQUIRE(split.ok() == parsed.ok());
+    if (!split.ok()) continue;
+    REQUIRE(split->size() == parsed->Size());
+    for (rapidjson::SizeType i = 0; i < parsed->Size(); ++i) CHECK((*split)[i] == bp::json::to_string((*parsed)[i]));
+  }
+  auto spaced = bp::json::split_array(" [ {\"a\" : [1, 2]} ,\n{ } ] ");
+  REQUIRE(spaced.ok());
+  CHECK(*spaced == std::vector<std::string>{R"({"a":[1,2]})", "{}"});
+}
+
+TEST_CASE("json::split_array refuses what is not one valid array, with parse()'s errors") {
+  for (const char* doc : {R"({"a":1})", "5", "\"s\"", "null", "  {}  "}) {
+    INFO("document: " << doc);
+    auto r = bp::json::split_array(doc);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "JSON root is not an array");
+  }
+  using namespace std::string_literals;
+  for (const std::string& doc : {R"([{"a":1},)"s, "[{} {}]"s, "[] []"s, ""s, "[\"\xff\"]"s, R"([{"a":tru}])"s}) {
+    INFO("document: " << doc);
+    auto r = bp::json::split_array(doc);
+    auto parsed = bp::json::parse(doc);
+    REQUIRE_FALSE(r.ok());
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(r.error().message == parsed.error().message);
+  }
+  std::string deep = "[" + std::string(64, '[') + std::string(64, ']') + "]";
+  auto r = bp::json::split_array(deep, 64);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("deeper") != std::string::npos);
+  CHECK(bp::json::split_array("[" + std::string(63, '[') + std::string(63, ']') + "]", 64).ok());
+}

@@ -137,15 +137,23 @@ Result<int64_t> Connection::copy_in(std::string_view copy_sql, std::string_view 
 }
 
 void append_copy_text(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+  // Runs of plain characters are appended whole (character by character, this was a good part
+  // of a batch's cost on the client).
+  size_t plain = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char* escaped;
+    switch (value[i]) {
+      case '\\': escaped = "\\\\"; break;
+      case '\t': escaped = "\\t"; break;
+      case '\n': escaped = "\\n"; break;
+      case '\r': escaped = "\\r"; break;
+      default: continue;
     }
+    out.append(value.data() + plain, i - plain);
+    out.append(escaped, 2);
+    plain = i + 1;
   }
+  out.append(value.data() + plain, value.size() - plain);
 }
 
 std::string quote_identifier(std::string_view name) {

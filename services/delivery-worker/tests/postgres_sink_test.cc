@@ -93,3 +93,30 @@ TEST_CASE("postgres sink: a record Postgres refuses fails its batch as permanent
   write_ok(*sink, batch_of(0, 5));
   CHECK(table_state(db, "events") == std::pair{5L, sum(0, 5)});
 }
+
+// COPY's text format gives \, tab, newline and carriage return a meaning: every one of them, in
+// an id or in the JSON, must reach the table as it was.
+TEST_CASE("postgres sink: backslashes, tabs and line breaks arrive as they were sent", "[integration]") {
+  bp::testing::ScratchDatabase db;
+  auto sink = sink_for(db, "events");
+  DeliveryBatch b;
+  b.id = "escapes";
+  const std::vector<std::string> ids = {"req:0", "a\\b\tc\nd\re:1", "\\\\N:2", "tail\\:3"};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Record r;
+    r.id = ids[i];
+    r.received_at = "2026-01-01T00:00:00.000Z";
+    r.json = R"({"n":)" + std::to_string(i) + R"(,"s":"back\\slash tab\t nl\n cr\r quote\" \\N end\\"})";
+    b.add(std::move(r));
+  }
+  write_ok(*sink, b);
+  auto conn = bp::pg::Connection::connect(db.url());
+  REQUIRE(conn);
+  auto rows = conn->exec("SELECT bp_record_id, data->>'s' AS s FROM events ORDER BY (data->>'n')::int");
+  REQUIRE(rows);
+  REQUIRE(rows->size() == static_cast<int>(ids.size()));
+  for (int i = 0; i < rows->size(); ++i) {
+    CHECK(rows->text(i, "bp_record_id") == ids[static_cast<size_t>(i)]);
+    CHECK(rows->text(i, "s") == "back\\slash tab\t nl\n cr\r quote\" \\N end\\");
+  }
+}

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bp/result.h"
 
@@ -33,6 +34,11 @@ struct Shape {
 
 // Validates like parse() (same errors, same depth bound, UTF-8 checked) without allocating a DOM.
 Result<Shape> scan(std::string_view text, int max_depth = kDefaultMaxDepth);
+
+// The elements of a root array, each as compact text (what to_string() of each element of
+// parse(text) gives), validated like parse() but without building a DOM: one SAX pass that
+// writes as it reads. Fails like parse() on invalid text, and when the root is not an array.
+Result<std::vector<std::string>> split_array(std::string_view text, int max_depth = kDefaultMaxDepth);
 
 // Serializes any value compactly.
 std::string to_string(const rapidjson::Value& value);
