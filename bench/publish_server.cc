@@ -29,8 +29,7 @@ asio::awaitable<http::response<http::string_body>> answer(bp::gateway::Publisher
   bp::gateway::PublishRequest publish;
   publish.subject = subject;
   publish.payload = std::move(request.body());
-  publish.request_id = bp::uuid::v4();
-  publish.msg_id = publish.request_id;
+  publish.request_id = bp::uuid::v4();  // and no message id, as the gateway without an Idempotency-Key
   publish.received_at = "2026-11-25T10:00:00.000Z";
   publish.record_count = 1;
   auto outcome = co_await publisher.publish(std::move(publish));

@@ -63,6 +63,9 @@ describe('accepted ingest', () => {
     assert.deepEqual(msg.records, [record]);
     assert.equal(msg.headers['Bp-Request-Id'], res.body.request_id);
     assert.equal(msg.headers['Bp-Record-Count'], '1');
+    // Without an Idempotency-Key there is nothing to deduplicate: no message id to hold in the
+    // stream's duplicate window (decision 0009).
+    assert.equal(msg.headers['Nats-Msg-Id'], undefined, 'no Nats-Msg-Id without an Idempotency-Key');
   });
 
   test('an array of objects is 202 with records_count and one message for the request', async () => {
@@ -147,6 +150,7 @@ describe('accepted ingest', () => {
       assertAccepted(again, p, 1);
       assert.equal(again.body.duplicate, true, `${header}: repeat is flagged`);
       assert.equal(await js.messageCount(p.id), countBefore + 1, `${header}: stored once`);
+      assert.equal((await js.lastMessage(p.id)).headers['Nats-Msg-Id'], `${p.id}:${key}`, `${header}: the message id`);
     }
   });
 

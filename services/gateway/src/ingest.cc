@@ -139,7 +139,10 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   if (idempotency && !valid_idempotency_key(*idempotency)) {
     co_return reject(400, "invalid_payload", "Idempotency-Key must be 1 to 255 visible ASCII characters", verdict.echo);
   }
-  publish.msg_id = idempotency ? p.id() + ":" + std::string(*idempotency) : request_id;
+  // Only an idempotency key makes a message id: a request id is new on every request and the
+  // gateway never publishes a request twice, so as a Nats-Msg-Id it would only fill the
+  // stream's duplicate window (decision 0009).
+  if (idempotency) publish.msg_id = p.id() + ":" + std::string(*idempotency);
   if (static_cast<int64_t>(records.json.size()) > publisher_->max_payload()) {
     co_return reject(413, "payload_too_large",
                      "The records are larger than the buffer's message limit (" +

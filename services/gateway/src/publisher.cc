@@ -50,7 +50,7 @@ void NatsCPublisher::start(const PublishRequest& r, Completion<PublishOutcome> d
   }
   jsPubOptions po;
   jsPubOptions_Init(&po);
-  po.MsgId = r.msg_id.c_str();
+  if (!r.msg_id.empty()) po.MsgId = r.msg_id.c_str();
   po.MaxWait = ack_timeout_.count();
   s = js_PublishMsgAsync(js_, &msg, &po);
   if (s != NATS_OK) {
@@ -160,7 +160,9 @@ void publish_on(nats::wire::Publisher& connection, const PublishRequest& r, nats
                                         {"Bp-Request-Id", r.request_id},
                                         {"Bp-Received-At", r.received_at},
                                         {"Bp-Record-Count", count}};
-  connection.publish(r.subject, headers, r.payload, std::move(done));
+  std::span<const nats::wire::Header> sent(headers);
+  if (r.msg_id.empty()) sent = sent.subspan(1);  // no message id: nothing to deduplicate
+  connection.publish(r.subject, sent, r.payload, std::move(done));
 }
 
 }  // namespace

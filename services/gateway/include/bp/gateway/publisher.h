@@ -23,7 +23,7 @@ namespace bp::gateway {
 struct PublishRequest {
   std::string subject;
   std::string payload;
-  std::string msg_id;      // Nats-Msg-Id (deduplication)
+  std::string msg_id;      // Nats-Msg-Id (deduplication); empty: none
   std::string request_id;  // Bp-Request-Id, unique per request
   std::string received_at;
   int64_t record_count = 0;
