@@ -123,52 +123,36 @@ class ShapeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Shap
 };
 
 // SAX handler for split_array(): forwards everything inside the root array to a writer, and
-// takes the writer's text at the end of each element.
+// takes the writer's text at the end of each element. split_array() has made sure the root is
+// an array.
 class SplitHandler {
  public:
   explicit SplitHandler(std::vector<std::string>& out) : out_(out), writer_(buffer_) {}
-  bool Null() { return scalar(writer_.Null()); }
-  bool Bool(bool b) { return scalar(writer_.Bool(b)); }
-  bool Int(int i) { return scalar(writer_.Int(i)); }
-  bool Uint(unsigned u) { return scalar(writer_.Uint(u)); }
-  bool Int64(int64_t i) { return scalar(writer_.Int64(i)); }
-  bool Uint64(uint64_t u) { return scalar(writer_.Uint64(u)); }
-  bool Double(double d) { return scalar(writer_.Double(d)); }
-  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return scalar(writer_.RawNumber(s, n, copy)); }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return scalar(writer_.String(s, n, copy)); }
+  bool Null() { return value(writer_.Null()); }
+  bool Bool(bool b) { return value(writer_.Bool(b)); }
+  bool Int(int i) { return value(writer_.Int(i)); }
+  bool Uint(unsigned u) { return value(writer_.Uint(u)); }
+  bool Int64(int64_t i) { return value(writer_.Int64(i)); }
+  bool Uint64(uint64_t u) { return value(writer_.Uint64(u)); }
+  bool Double(double d) { return value(writer_.Double(d)); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return value(writer_.RawNumber(s, n, copy)); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return value(writer_.String(s, n, copy)); }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) { return writer_.Key(s, n, copy); }
-  bool StartObject() { return open() && writer_.StartObject(); }
-  bool EndObject(rapidjson::SizeType n) { return close(writer_.EndObject(n)); }
-  bool StartArray() {
-    if (depth_ == 0) {  // the root
-      ++depth_;
-      return true;
-    }
-    return open() && writer_.StartArray();
+  bool StartObject() {
+    ++depth_;
+    return writer_.StartObject();
   }
-  bool EndArray(rapidjson::SizeType n) {
-    if (depth_ == 1) {
-      --depth_;
-      return true;
-    }
-    return close(writer_.EndArray(n));
+  bool EndObject(rapidjson::SizeType n) {
+    --depth_;
+    return value(writer_.EndObject(n));
   }
+  bool StartArray() { return ++depth_ == 1 || writer_.StartArray(); }  // the root is not written
+  bool EndArray(rapidjson::SizeType n) { return --depth_ == 0 || value(writer_.EndArray(n)); }
 
  private:
-  bool open() {
-    if (depth_ == 0) return false;  // the root is an object, not an array
-    ++depth_;
-    return true;
-  }
-  bool close(bool ok) {
-    --depth_;
-    return ok && (depth_ != 1 || take());
-  }
-  bool scalar(bool ok) {
-    if (depth_ == 0) return false;  // the root is not an array
-    return ok && (depth_ != 1 || take());
-  }
-  bool take() {
+  // A value has ended; one at depth 1 is an element of the root array.
+  bool value(bool ok) {
+    if (!ok || depth_ != 1) return ok;
     out_.emplace_back(buffer_.GetString(), buffer_.GetSize());
     buffer_.Clear();
     writer_.Reset(buffer_);

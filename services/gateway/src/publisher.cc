@@ -50,7 +50,7 @@ void NatsCPublisher::start(const PublishRequest& r, Completion<PublishOutcome> d
   }
   jsPubOptions po;
   jsPubOptions_Init(&po);
-  if (!r.msg_id.empty()) po.MsgId = r.msg_id.c_str();
+  po.MsgId = r.msg_id.c_str();  // nats.c sends no Nats-Msg-Id when it is empty
   po.MaxWait = ack_timeout_.count();
   s = js_PublishMsgAsync(js_, &msg, &po);
   if (s != NATS_OK) {
