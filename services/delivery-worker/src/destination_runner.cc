@@ -132,8 +132,8 @@ namespace {
 
 // Messages this runner fetched but will not deliver: negatively acknowledged, so that the
 // consumer hands them out again now rather than after AckWait (30 s by default).
-void give_back(PendingBatch& pending) {
-  for (auto& m : pending.messages) natsMsg_Nak(m.get(), nullptr);
+void give_back(natsConnection* nc, PendingBatch& pending) {
+  for (auto& m : pending.messages) Puller::nak(nc, m.get());
   pending.messages.clear();
 }
 
@@ -198,19 +198,20 @@ void DestinationRunner::loop() {
     return leases_->renew(id);
   };
 
-  natsSubscription* sub = nullptr;
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = "BP_INGEST";
-  so.Consumer = destination_.consumer_name().c_str();
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_PullSubscribe(&sub, nats_->jetstream(), destination_.subject().c_str(),
-                                  destination_.consumer_name().c_str(), nullptr, &so, &jerr);
-  if (s != NATS_OK) {
-    log::error("cannot bind to the consumer", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
+  // The consumer is the control-plane's (one per destination); a destination whose consumer is
+  // gone cannot be delivered until the control-plane's reconcile makes it again.
+  auto exists = nats_->consumer_exists("BP_INGEST", destination_.consumer_name());
+  std::unique_ptr<Puller> puller;
+  natsStatus s = NATS_OK;
+  if (!exists || !*exists ||
+      (s = Puller::open(nats_->connection(), "BP_INGEST", destination_.consumer_name(), puller)) != NATS_OK) {
+    log::error("cannot bind to the consumer",
+               {{"destination_id", id},
+                {"error", !exists ? exists.error().message : !*exists ? "no such consumer" : natsStatus_GetText(s)}});
     leases_->release(id);
     return;
   }
+  natsConnection* nc = nats_->connection();
 
   DeadLetterQueue dlq(nats_, d.pipe_id(), id);
   std::atomic<bool> lease_lost{false};
@@ -273,9 +274,9 @@ void DestinationRunner::loop() {
   // Messages held longer than a second (behind or inside a slow write) are marked in
   // progress each second, so that AckWait does not hand them out again, to this loop's next
   // fetch or to anyone else, however long the sink takes or retries.
-  auto in_progress = [](const std::vector<MsgPtr>& messages) {
+  auto in_progress = [nc](const std::vector<MsgPtr>& messages) {
     for (const auto& m : messages) {
-      if (m) natsMsg_InProgress(m.get(), nullptr);
+      if (m) Puller::in_progress(nc, m.get());
     }
   };
   auto waiting_beat = Clock::now();
@@ -296,9 +297,9 @@ void DestinationRunner::loop() {
     idle.push_back(it->sink);
     bool written = it->done.get();
     if (written) {
-      for (auto& m : it->batch->messages) natsMsg_Ack(m.get(), nullptr);
+      for (auto& m : it->batch->messages) Puller::ack(nc, m.get());
     } else {
-      give_back(*it->batch);
+      give_back(nc, *it->batch);
     }
     return in_flight.erase(it);
   };
@@ -360,7 +361,7 @@ void DestinationRunner::loop() {
     auto timeout = std::min<std::chrono::milliseconds>(std::max(wait, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
     fetched.clear();
     last_pull_expires = Clock::now() + timeout;
-    s = fetch_messages(sub, static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched);
+    s = puller->fetch(static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched);
     if (s != NATS_OK && s != NATS_TIMEOUT) {
       log::warn("fetch failed", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
       sleep_for(std::chrono::milliseconds(500));
@@ -410,12 +411,11 @@ void DestinationRunner::loop() {
     std::this_thread::sleep_until(last_pull_expires + std::chrono::milliseconds(100));
   }
   if (!in_flight.empty()) wait_for_writes(true);
-  for (auto& m : given_back) natsMsg_Nak(m.get(), nullptr);
+  for (auto& m : given_back) Puller::nak(nc, m.get());
   given_back.clear();
-  give_back(pending);
+  give_back(nc, pending);
   pending = PendingBatch{};
-  natsSubscription_Unsubscribe(sub);
-  natsSubscription_Destroy(sub);
+  puller.reset();
   leases_->release(id);
 }
 

@@ -1,24 +1,111 @@
+// The consumer's pull protocol by hand: a pull request per fetch, answers on an inbox of our own.
 #include "bp/delivery_worker/fetch.h"
 
-namespace bp::delivery_worker {
+#include <cstring>
 
-natsStatus fetch_messages(natsSubscription* sub, int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out) {
-  auto fetch = [&](int n, std::chrono::milliseconds timeout) {
-    natsMsgList list{};
-    natsStatus s = natsSubscription_Fetch(&list, sub, n, timeout.count(), nullptr);
-    for (int i = 0; i < list.Count; ++i) {
-      out.emplace_back(list.Msgs[i]);
-      list.Msgs[i] = nullptr;
-    }
-    natsMsgList_Destroy(&list);
+namespace bp::delivery_worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kAckPrefix[] = "$JS.ACK.";
+
+// A message of the stream carries the consumer's ack subject as its reply; status messages
+// (100 heartbeat, 404 no messages, 408 request expired, 409 ...) carry none.
+bool is_record(natsMsg* m) {
+  const char* reply = natsMsg_GetReply(m);
+  return reply != nullptr && std::strncmp(reply, kAckPrefix, sizeof kAckPrefix - 1) == 0;
+}
+
+}  // namespace
+
+natsStatus Puller::open(natsConnection* nc, const std::string& stream, const std::string& consumer,
+                        std::unique_ptr<Puller>& out) {
+  natsInbox* inbox = nullptr;
+  natsStatus s = natsInbox_Create(&inbox);
+  if (s != NATS_OK) return s;
+  std::string prefix(inbox);
+  natsInbox_Destroy(inbox);
+  natsSubscription* sub = nullptr;
+  s = natsConnection_SubscribeSync(&sub, nc, (prefix + ".*").c_str());
+  if (s != NATS_OK) return s;
+  // A batch is bounded by the pull request; what the client may queue must not be (messages it
+  // dropped as a slow consumer would come back only after AckWait).
+  s = natsSubscription_SetPendingLimits(sub, -1, -1);
+  if (s != NATS_OK) {
+    natsSubscription_Destroy(sub);
     return s;
-  };
-  for (int queued = 0, bytes = 0; static_cast<int>(out.size()) < batch;) {
-    if (natsSubscription_GetPending(sub, &queued, &bytes) != NATS_OK || queued == 0) break;
-    if (fetch(1, std::chrono::milliseconds(10)) != NATS_OK) break;
   }
-  if (!out.empty()) return NATS_OK;
-  return fetch(batch, wait);
+  out.reset(new Puller(nc, "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer, prefix, sub));
+  return NATS_OK;
+}
+
+Puller::~Puller() {
+  natsSubscription_Unsubscribe(sub_);
+  natsSubscription_Destroy(sub_);
+}
+
+int Puller::queued() const {
+  int msgs = 0, bytes = 0;
+  return natsSubscription_GetPending(sub_, &msgs, &bytes) == NATS_OK ? msgs : -1;
+}
+
+natsStatus Puller::reply(natsConnection* nc, natsMsg* m, const char* what) {
+  const char* subject = natsMsg_GetReply(m);
+  if (subject == nullptr || std::strncmp(subject, kAckPrefix, sizeof kAckPrefix - 1) != 0) return NATS_INVALID_ARG;
+  return natsConnection_PublishString(nc, subject, what);
+}
+
+natsStatus Puller::take(int64_t timeout_ms, const std::string& current, std::vector<MsgPtr>& out, bool& ended) {
+  natsMsg* raw = nullptr;
+  natsStatus s = natsSubscription_NextMsg(&raw, sub_, timeout_ms);
+  if (s == NATS_SLOW_CONSUMER) return NATS_OK;  // reported once; the next call reads on
+  if (s != NATS_OK) return s;
+  MsgPtr m(raw);
+  if (is_record(m.get())) {
+    out.push_back(std::move(m));
+    return NATS_OK;
+  }
+  const char* status = nullptr;
+  bool heartbeat = natsMsgHeader_Get(m.get(), "Status", &status) == NATS_OK && status != nullptr &&
+                   std::strncmp(status, "100", 3) == 0;
+  // The end of an earlier request (it expired after its fetch gave up) says nothing of this one.
+  if (!heartbeat && !current.empty() && current == natsMsg_GetSubject(m.get())) ended = true;
+  return NATS_OK;
+}
+
+natsStatus Puller::fetch(int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out) {
+  const size_t start = out.size();
+  const auto taken = [&] { return static_cast<int>(out.size() - start); };
+  bool ended = false;
+  // What is queued first, without waiting and without a pull request.
+  while (taken() < batch) {
+    natsStatus s = take(0, "", out, ended);
+    if (s == NATS_TIMEOUT) break;
+    if (s == NATS_NO_RESPONDERS) continue;  // an earlier request's answer
+    if (s != NATS_OK) return taken() > 0 ? NATS_OK : s;
+  }
+  if (taken() > 0) return NATS_OK;
+
+  std::string reply = inbox_ + "." + std::to_string(++pulls_);
+  const auto wait_ms = std::max<int64_t>(1, wait.count());
+  // As nats.c's fetch asks: with no_wait and expires together, nats-server (2.9 and later) waits
+  // up to `expires` for the first message, then sends what the consumer has (up to the batch)
+  // and ends the request with a 404 instead of waiting for the batch to fill. The runner's own
+  // clock (pl_delivery_max_interval_ms) decides how long a batch stays open.
+  std::string request = "{\"batch\":" + std::to_string(batch) + ",\"expires\":" +
+                        std::to_string(wait_ms * 1000000) + (batch > 1 ? ",\"no_wait\":true}" : "}");
+  natsStatus s = natsConnection_PublishRequestString(nc_, next_subject_.c_str(), reply.c_str(), request.c_str());
+  if (s != NATS_OK) return s;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
+  while (taken() < batch && !ended) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    s = take(left, reply, out, ended);
+    if (s == NATS_TIMEOUT) break;
+    if (s != NATS_OK) return taken() > 0 ? NATS_OK : s;
+  }
+  return taken() > 0 ? NATS_OK : NATS_TIMEOUT;
 }
 
 }  // namespace bp::delivery_worker

@@ -1,10 +1,12 @@
-// Fetching from a JetStream pull subscription (nats.c).
+// Pulling from a JetStream consumer over a plain NATS subscription.
 #pragma once
 
 #include <nats/nats.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace bp::delivery_worker {
@@ -14,14 +16,58 @@ struct MsgDeleter {
 };
 using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
 
-// Fetches up to `batch` messages into `out`, waiting up to `wait` when none are there, around a
-// heap overflow in nats.c 3.4's fetch (fixed upstream in 3.9, nats.c #749; Debian bookworm
-// ships 3.4.1): a fetch that starts with more than half its batch already queued in the
-// subscription (messages of an earlier fetch that arrived after it timed out) writes past its
-// array. So whatever is queued is taken first, one message per fetch of one, which cannot
-// overflow (it takes the one queued message and sends no pull request); only a subscription
-// with nothing queued is fetched from in batches. NATS_OK with messages, or the fetch's status
-// (NATS_TIMEOUT: none came).
-natsStatus fetch_messages(natsSubscription* sub, int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out);
+// Pulls messages of one durable pull consumer: it sends the consumer's pull requests itself
+// (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`, reply to an inbox of its own) and reads the
+// answers from a plain synchronous subscription, instead of through nats.c's pull subscription.
+// nats.c 3.4 (Debian bookworm) has a heap overflow in natsSubscription_Fetch (fixed upstream in
+// 3.9, nats.c #749): a fetch that starts with more than half its batch already queued (messages
+// of an earlier pull that arrived after it timed out) writes past its array. It took the worker
+// down with a segfault or `double free or corruption` while draining a backlog, and while
+// stopping (docs/RELIABILITY.md). Here every message lands in a vector, so none is ever
+// written out of bounds, and messages need no subscription to be acknowledged.
+//
+// One thread fetches; ack(), nak() and in_progress() may be called from any thread, also after
+// the Puller is gone (they publish on the connection, which must outlive them).
+class Puller {
+ public:
+  // Subscribes to a fresh inbox. NATS_OK, or the subscription's error.
+  static natsStatus open(natsConnection* nc, const std::string& stream, const std::string& consumer,
+                         std::unique_ptr<Puller>& out);
+  ~Puller();
+  Puller(const Puller&) = delete;
+  Puller& operator=(const Puller&) = delete;
+
+  // Takes up to `batch` messages into `out`. Messages already queued (late answers to earlier
+  // pull requests) are taken first, and when there are any no pull request is sent. Otherwise
+  // one pull request for `batch` messages that expires on the server after `wait`, and the
+  // answers until the batch is full, the server ends the request (408, 404, 409) or `wait` is
+  // over. NATS_OK with messages, NATS_TIMEOUT without, or the error (NATS_NO_RESPONDERS when
+  // JetStream does not answer, NATS_CONNECTION_CLOSED, ...).
+  natsStatus fetch(int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out);
+
+  // The consumer's acknowledgements, sent to the message's reply subject.
+  static natsStatus ack(natsConnection* nc, natsMsg* m) { return reply(nc, m, "+ACK"); }
+  static natsStatus nak(natsConnection* nc, natsMsg* m) { return reply(nc, m, "-NAK"); }
+  static natsStatus in_progress(natsConnection* nc, natsMsg* m) { return reply(nc, m, "+WPI"); }
+
+  // For tests: pull requests sent so far, the inbox they answer to, messages queued.
+  uint64_t pulls() const { return pulls_; }
+  const std::string& inbox() const { return inbox_; }
+  int queued() const;
+
+ private:
+  Puller(natsConnection* nc, std::string next_subject, std::string inbox, natsSubscription* sub)
+      : nc_(nc), next_subject_(std::move(next_subject)), inbox_(std::move(inbox)), sub_(sub) {}
+  static natsStatus reply(natsConnection* nc, natsMsg* m, const char* what);
+  // One message from the subscription: a record message into `out`; a status message ending
+  // the pull request whose reply subject is `current` sets `ended`; anything else is dropped.
+  natsStatus take(int64_t timeout_ms, const std::string& current, std::vector<MsgPtr>& out, bool& ended);
+
+  natsConnection* nc_;
+  std::string next_subject_;  // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+  std::string inbox_;         // pull request n answers to <inbox>.<n>
+  natsSubscription* sub_;     // <inbox>.*
+  uint64_t pulls_ = 0;
+};
 
 }  // namespace bp::delivery_worker
