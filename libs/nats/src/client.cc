@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
+#include <vector>
 
 namespace bp::nats {
 namespace {
@@ -19,6 +21,28 @@ Error error_from(natsStatus status, jsErrCode js_code, const std::string& what) 
     return Error::unavailable(message);
   }
   return Error::internal(message);
+}
+
+void retire(natsSubscription* sub, std::chrono::milliseconds grace) {
+  if (sub == nullptr) return;
+  using Clock = std::chrono::steady_clock;
+  struct Retired {
+    Clock::time_point due;
+    natsSubscription* sub;
+  };
+  static std::mutex mutex;
+  static auto* retired = new std::vector<Retired>();  // never freed: reachable until exit
+  natsSubscription_Unsubscribe(sub);
+  std::vector<natsSubscription*> due;
+  {
+    std::lock_guard lock(mutex);
+    auto now = Clock::now();
+    auto keep = std::partition(retired->begin(), retired->end(), [&](const Retired& r) { return r.due > now; });
+    for (auto it = keep; it != retired->end(); ++it) due.push_back(it->sub);
+    retired->erase(keep, retired->end());
+    retired->push_back({now + grace, sub});
+  }
+  for (auto* s : due) natsSubscription_Destroy(s);
 }
 
 Result<std::shared_ptr<Client>> Client::connect(const std::string& url, const std::string& name) {

@@ -123,8 +123,7 @@ int run(int argc, const char* const* argv) {
   log::info("delivery-worker running", {{"http", cfg->get("BP_HTTP_LISTEN")}});
   int signal = stop_signals.wait();
   log::info("stopping", {{"signal", std::to_string(signal)}});
-  natsSubscription_Unsubscribe(changes);
-  natsSubscription_Destroy(changes);
+  nats::retire(changes);
   worker.stop();  // in-flight batches finish or are abandoned unacked; leases are released
   log::info("stopped");
   return 0;

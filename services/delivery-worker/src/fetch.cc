@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "bp/nats/client.h"
+
 namespace bp::delivery_worker {
 namespace {
 
@@ -33,17 +35,16 @@ natsStatus Puller::open(natsConnection* nc, const std::string& stream, const std
   // dropped as a slow consumer would come back only after AckWait).
   s = natsSubscription_SetPendingLimits(sub, -1, -1);
   if (s != NATS_OK) {
-    natsSubscription_Destroy(sub);
+    nats::retire(sub);
     return s;
   }
   out.reset(new Puller(nc, "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer, prefix, sub));
   return NATS_OK;
 }
 
-Puller::~Puller() {
-  natsSubscription_Unsubscribe(sub_);
-  natsSubscription_Destroy(sub_);
-}
+// Answers may still be on their way to the inbox (a pull request not yet expired, its 408):
+// nats.c 3.4 must not see the subscription freed under a message it is reading.
+Puller::~Puller() { nats::retire(sub_); }
 
 int Puller::queued() const {
   int msgs = 0, bytes = 0;

@@ -190,8 +190,7 @@ int run(int argc, const char* const* argv) {
   shared_publisher->drain(std::chrono::seconds(2));  // acks of the wire publisher arrive on the I/O threads
   for (auto* context : context_ptrs) context->stop();
   for (auto& t : threads) t.join();
-  natsSubscription_Unsubscribe(changes);
-  natsSubscription_Destroy(changes);
+  nats::retire(changes);
   log::info("stopped", {{"requests_in_flight", std::to_string(server.requests_in_flight())}});
   return 0;
 }

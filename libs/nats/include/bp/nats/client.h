@@ -85,4 +85,14 @@ class Client {
 // Formats a nats.c failure, with the JetStream error code when there is one.
 Error error_from(natsStatus status, jsErrCode js_code, const std::string& what);
 
+// Ends a subscription: unsubscribes it at once and destroys it `grace` later (on a later call,
+// from any thread). Use it instead of natsSubscription_Destroy for every subscription of a
+// connection that stays open. nats.c 3.4 (Debian bookworm) looks up the subscription of an
+// incoming message and locks it without holding a reference (fixed in nats.c 3.6.1, "Crash
+// processing inbound message for destroyed subscription"): a subscription destroyed while a
+// message for it was being read crashed the delivery worker on SIGTERM (docs/RELIABILITY.md).
+// Once unsubscribed no new message finds it; the delay covers a read already past the lookup.
+// The last few are left to the end of the process.
+void retire(natsSubscription* sub, std::chrono::milliseconds grace = std::chrono::seconds(5));
+
 }  // namespace bp::nats
