@@ -22,9 +22,9 @@ using MsgPtr = std::unique_ptr<natsMsg, MsgDeleter>;
 // nats.c 3.4 (Debian bookworm) has a heap overflow in natsSubscription_Fetch (fixed upstream in
 // 3.9, nats.c #749): a fetch that starts with more than half its batch already queued (messages
 // of an earlier pull that arrived after it timed out) writes past its array. It took the worker
-// down with a segfault or `double free or corruption` while draining a backlog, and while
-// stopping (docs/RELIABILITY.md). Here every message lands in a vector, so none is ever
-// written out of bounds, and messages need no subscription to be acknowledged.
+// down with `double free or corruption` while draining a backlog (docs/RELIABILITY.md). Here
+// every message lands in a vector, so none is ever written out of bounds, and messages need no
+// subscription to be acknowledged.
 //
 // One thread fetches; ack(), nak() and in_progress() may be called from any thread, also after
 // the Puller is gone (they publish on the connection, which must outlive them).
