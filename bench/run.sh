@@ -162,12 +162,13 @@ cpu_rows+=("$(awk -v a=$((n1 - n0)) -v b=$((n2 - n1)) -v c=$((n3 - n2)) -v hz="$
 profiled "1 record/request, closed loop" one --url="$gw/v1/ingest/$pipe" --key="$key" --records=1
 peak="$(field "$one" req_per_s)"
 server_pid="$floor_pid" profiled "floor: 1 record/request, closed loop" floor_one --url="http://127.0.0.1:$floor_port/x" --records=1
+half_rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')"
 # BP_BENCH_ONLY=ingest: the ingest scenarios and their bounds only (a quick check of a gateway change).
 if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   ingest_buckets >"$BP_DATA_DIR/h0"
-  half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')")"
+  half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate")"
   ingest_buckets >"$BP_DATA_DIR/h1"
-  half_floor="$(load --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')")"
+  half_floor="$(load --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate")"
   profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
   server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
   echo "| scenario | req/s | p50 ms | p99 ms | bound req/s |"
@@ -184,7 +185,6 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   printf '%s\n' "${cpu_rows[@]}"
   exit 0
 fi
-half_rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')"
 ingest_buckets >"$BP_DATA_DIR/h0"
 half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate")"
 ingest_buckets >"$BP_DATA_DIR/h1"

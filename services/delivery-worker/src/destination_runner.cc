@@ -200,18 +200,19 @@ void DestinationRunner::loop() {
 
   // The consumer is the control-plane's (one per destination); a destination whose consumer is
   // gone cannot be delivered until the control-plane's reconcile makes it again.
+  natsConnection* nc = nats_->connection();
   auto exists = nats_->consumer_exists("BP_INGEST", destination_.consumer_name());
+  std::string unbound = !exists ? exists.error().message : !*exists ? "no such consumer" : "";
   std::unique_ptr<Puller> puller;
   natsStatus s = NATS_OK;
-  if (!exists || !*exists ||
-      (s = Puller::open(nats_->connection(), "BP_INGEST", destination_.consumer_name(), puller)) != NATS_OK) {
-    log::error("cannot bind to the consumer",
-               {{"destination_id", id},
-                {"error", !exists ? exists.error().message : !*exists ? "no such consumer" : natsStatus_GetText(s)}});
+  if (unbound.empty() && (s = Puller::open(nc, "BP_INGEST", destination_.consumer_name(), puller)) != NATS_OK) {
+    unbound = natsStatus_GetText(s);
+  }
+  if (!unbound.empty()) {
+    log::error("cannot bind to the consumer", {{"destination_id", id}, {"error", unbound}});
     leases_->release(id);
     return;
   }
-  natsConnection* nc = nats_->connection();
 
   DeadLetterQueue dlq(nats_, d.pipe_id(), id);
   std::atomic<bool> lease_lost{false};

@@ -52,9 +52,8 @@ int Puller::queued() const {
 }
 
 natsStatus Puller::reply(natsConnection* nc, natsMsg* m, const char* what) {
-  const char* subject = natsMsg_GetReply(m);
-  if (subject == nullptr || std::strncmp(subject, kAckPrefix, sizeof kAckPrefix - 1) != 0) return NATS_INVALID_ARG;
-  return natsConnection_PublishString(nc, subject, what);
+  if (!is_record(m)) return NATS_INVALID_ARG;
+  return natsConnection_PublishString(nc, natsMsg_GetReply(m), what);
 }
 
 natsStatus Puller::take(int64_t timeout_ms, const std::string& current, std::vector<MsgPtr>& out, bool& ended) {
