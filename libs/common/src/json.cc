@@ -35,6 +35,8 @@ class DepthLimitedHandler {
   int depth_ = 0;
 };
 
+constexpr size_t kSharedReaderMaxText = 64 * 1024;
+
 // Document::Populate calls this with the document as the handler, then moves the built root in.
 struct BoundedParse {
   std::string_view text;
@@ -48,7 +50,13 @@ struct BoundedParse {
   bool operator()(Handler& handler) {
     DepthLimitedHandler<Handler> limited(handler, max_depth);
     rapidjson::MemoryStream stream(text.data(), text.size());
-    rapidjson::Reader reader;
+    // A reader per thread for ordinary texts: a new one allocates its stack on every call (the
+    // gateway checks every body). The stack can grow to the size of a text's longest string, so
+    // a large text gets a reader of its own, which gives that memory back.
+    thread_local rapidjson::Reader shared_reader;
+    std::optional<rapidjson::Reader> own_reader;
+    if (text.size() > kSharedReaderMaxText) own_reader.emplace();
+    rapidjson::Reader& reader = own_reader ? *own_reader : shared_reader;
     constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag;
     // Checking UTF-8 costs a decode per character; text that is all ASCII is valid UTF-8, and
     // finding that out takes a fraction of it.
@@ -208,11 +216,41 @@ std::string to_string(const rapidjson::Value& value) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+// As RapidJSON's Writer escapes (the tests hold them to the same output), appended in place:
+// responses quote ids and names on every request, and a StringBuffer costs two allocations.
+void quote_to(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out.reserve(out.size() + s.size() + 2);
+  out.push_back('"');
+  size_t plain = 0;  // start of the run of bytes copied as they are
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + plain, i - plain);
+    plain = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\b': out.push_back('b'); break;
+      case '\f': out.push_back('f'); break;
+      case '\n': out.push_back('n'); break;
+      case '\r': out.push_back('r'); break;
+      case '\t': out.push_back('t'); break;
+      default:
+        out.append("u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+    }
+  }
+  out.append(s.data() + plain, s.size() - plain);
+  out.push_back('"');
+}
+
 std::string quote(std::string_view s) {
-  rapidjson::StringBuffer buffer;
-  Writer writer(buffer);
-  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(buffer.GetString(), buffer.GetSize());
+  std::string out;
+  quote_to(out, s);
+  return out;
 }
 
 const rapidjson::Value* find(const rapidjson::Value& object, std::string_view name) {

@@ -44,6 +44,36 @@ TEST_CASE("json accessors tolerate absence and wrong types") {
   CHECK(bp::json::to_string(*doc) == R"({"s":"x","i":5,"b":true,"n":null})");
 }
 
+// quote() escapes by hand; RapidJSON's Writer is the reference it must match byte for byte.
+TEST_CASE("json::quote writes what RapidJSON's Writer writes, for every byte and for mixed strings") {
+  auto reference = [](std::string_view s) {
+    rapidjson::StringBuffer buffer;
+    bp::json::Writer writer(buffer);
+    writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    return std::string(buffer.GetString(), buffer.GetSize());
+  };
+  for (int c = 0; c < 256; ++c) {
+    std::string one(1, static_cast<char>(c));
+    INFO("byte " << c);
+    CHECK(bp::json::quote(one) == reference(one));
+  }
+  std::vector<std::string> samples = {"", "plain", "a\"b\\c/d", std::string("nul\0inside", 11), "\x01\x1f\x7f tab\t cr\r",
+                                      "caf\xc3\xa9 \xf0\x9f\x98\x80", "\xff\xfe not UTF-8", "end\n"};
+  uint32_t state = 12345;  // a fixed pseudo-random sequence of bytes
+  for (int n = 0; n < 200; ++n) {
+    std::string s;
+    for (int i = 0; i < n % 40; ++i) {
+      state = state * 1103515245 + 12345;
+      s.push_back(static_cast<char>(state >> 24));
+    }
+    samples.push_back(s);
+  }
+  for (const auto& s : samples) CHECK(bp::json::quote(s) == reference(s));
+  std::string out = "{\"k\":";
+  bp::json::quote_to(out, "v\n");
+  CHECK(out == "{\"k\":\"v\\n\"");
+}
+
 // scan() takes three paths: ASCII text is parsed from a scratch copy in place, other text with
 // UTF-8 checked; each must give parse()'s verdict, word for word.
 TEST_CASE("json::scan agrees with json::parse on ASCII, UTF-8, bad UTF-8, escapes and NUL bytes") {

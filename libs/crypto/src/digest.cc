@@ -19,20 +19,37 @@ const unsigned char* bytes_of(std::string_view s) {
   return s.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(s.data());
 }
 
+// The gateway hashes an API key on every request. EVP_Digest with EVP_sha256() fetches the
+// algorithm and allocates a context on each call; a fetched digest and a context per thread,
+// reinitialised for each hash, allocate nothing once they exist.
+void sha256_into(std::string_view data, unsigned char* out) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);  // kept for the process
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context context;
+  unsigned int len = 0;
+  if (md == nullptr || context.ctx == nullptr || EVP_DigestInit_ex2(context.ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(context.ctx, bytes_of(data), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.ctx, out, &len) != 1 || len != kSha256Size) {
+    detail::throw_openssl_error("SHA-256");
+  }
+}
+
 }  // namespace
 
 std::string sha256_raw(std::string_view data) {
   std::string out(kSha256Size, '\0');
-  unsigned int len = 0;
-  if (EVP_Digest(bytes_of(data), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len, EVP_sha256(),
-                 nullptr) != 1 ||
-      len != kSha256Size) {
-    detail::throw_openssl_error("SHA-256");
-  }
+  sha256_into(data, reinterpret_cast<unsigned char*>(out.data()));
   return out;
 }
 
-std::string sha256_hex(std::string_view data) { return hex_encode(sha256_raw(data)); }
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[kSha256Size];
+  sha256_into(data, digest);
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), kSha256Size));
+}
 
 std::string hmac_sha256(std::string_view key, std::string_view msg) {
   std::string out(kSha256Size, '\0');

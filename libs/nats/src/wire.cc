@@ -426,12 +426,15 @@ void Publisher::on_ack(std::string_view subject, std::string_view headers, std::
     return complete(seq, {false, false, "NATS status " + std::string(trim(status))});
   }
   // Parsed for every request on the I/O thread: into stack buffers (an ack is well under
-  // them) rather than the default allocator's 64 KiB chunk per document.
-  char values[1024], stack[512];
+  // them) rather than the default allocator's 64 KiB chunk per document. The parse stack starts
+  // at a quarter of its buffer (the buffer also holds the pool's chunk header); a reply larger
+  // than the buffers takes 1 KiB chunks from the heap.
+  char values[1024], stack[1024];
   using PoolAllocator = rapidjson::MemoryPoolAllocator<>;
-  PoolAllocator value_allocator(values, sizeof values);
-  PoolAllocator stack_allocator(stack, sizeof stack);
-  rapidjson::GenericDocument<rapidjson::UTF8<>, PoolAllocator, PoolAllocator> doc(&value_allocator, sizeof stack,
+  constexpr size_t kChunk = 1024;
+  PoolAllocator value_allocator(values, sizeof values, kChunk);
+  PoolAllocator stack_allocator(stack, sizeof stack, kChunk);
+  rapidjson::GenericDocument<rapidjson::UTF8<>, PoolAllocator, PoolAllocator> doc(&value_allocator, sizeof stack / 4,
                                                                                    &stack_allocator);
   doc.Parse(payload.data(), payload.size());
   if (doc.HasParseError() || !doc.IsObject()) return complete(seq, {false, false, "unexpected reply to a JetStream publish"});

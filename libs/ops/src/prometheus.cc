@@ -75,12 +75,14 @@ void Histogram::write(std::string& out, std::string_view name, std::string_view 
   sample(out, std::string(name) + "_count", labels, cumulative);
 }
 
-void LabelledCounters::add(const std::string& labels, uint64_t n) {
+void LabelledCounters::add(std::string_view labels, uint64_t n) {
   std::lock_guard lock(mutex_);
-  values_[labels] += n;
+  auto it = values_.find(labels);
+  if (it == values_.end()) it = values_.emplace(std::string(labels), 0).first;
+  it->second += n;
 }
 
-uint64_t LabelledCounters::get(const std::string& labels) const {
+uint64_t LabelledCounters::get(std::string_view labels) const {
   std::lock_guard lock(mutex_);
   auto it = values_.find(labels);
   return it == values_.end() ? 0 : it->second;
@@ -91,13 +93,13 @@ void LabelledCounters::write(std::string& out, std::string_view name) const {
   for (const auto& [labels, value] : values_) sample(out, name, labels, value);
 }
 
-void LabelledHistograms::observe(const std::string& labels, double value) {
+void LabelledHistograms::observe(std::string_view labels, double value) {
   Histogram* h;
   {
     std::lock_guard lock(mutex_);
-    auto& slot = values_[labels];
-    if (!slot) slot = std::make_unique<Histogram>(bounds_);
-    h = slot.get();
+    auto it = values_.find(labels);
+    if (it == values_.end()) it = values_.emplace(std::string(labels), std::make_unique<Histogram>(bounds_)).first;
+    h = it->second.get();
   }
   h->observe(value);
 }

@@ -64,7 +64,13 @@ boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
     res.set(http::field::retry_after, std::to_string(wait->count()));
   } else {
     try {
-      res = co_await route(req, r, peer, request_id);
+      // Ingest is awaited directly: through route() every request would pay one more
+      // coroutine frame, an allocation too large for Asio's frame recycling.
+      if (r.id == RouteId::kIngestPost) {
+        res = co_await ingest_post(req, r.pipe_id, peer, request_id);
+      } else {
+        res = co_await route(req, r, peer, request_id);
+      }
     } catch (const std::exception& e) {
       log::error("request failed", {{"request_id", request_id}, {"error", e.what()}});
       res = error_response(http::status::internal_server_error, "server_error", "Unexpected server error");
@@ -77,11 +83,21 @@ boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
   res.set("X-Request-ID", echo_id.empty() ? request_id : echo_id);
   res.keep_alive(req.keep_alive());
   res.prepare_payload();
-  // Route patterns, never raw paths, so that ids cannot multiply the series.
-  std::string labels = "method=\"" + std::string(http::to_string(req.method())) + "\",route=\"" + r.pattern + "\"";
-  request_seconds_.observe(labels, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  http_requests_.add(labels + ",status=\"" + std::to_string(res.result_int()) + "\"");
+  count_request(req.method(), r.pattern, res.result_int(), started);
   co_return res;
+}
+
+// Not a coroutine: the label buffer is thread-local, and a coroutine may resume on another thread.
+void Gateway::count_request(http::verb method, const char* pattern, unsigned status,
+                            std::chrono::steady_clock::time_point started) {
+  // Route patterns, never raw paths, so that ids cannot multiply the series. Written into one
+  // buffer per thread: every request counts, and the label sets are few.
+  thread_local std::string labels;
+  auto name = http::to_string(method);
+  labels.assign("method=\"").append(name.data(), name.size()).append("\",route=\"").append(pattern).append("\"");
+  request_seconds_.observe(labels, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  labels.append(",status=\"").append(std::to_string(status)).append("\"");
+  http_requests_.add(labels);
 }
 
 boost::asio::awaitable<Response> Gateway::route(const Request& req, const Route& r, const Peer& peer,

@@ -49,10 +49,17 @@ std::string Gateway::client_address(const Request& req, const Peer& peer) const 
   return peer.address;
 }
 
+namespace {
+
+Result<std::shared_ptr<const v1::Pipe>> only_active(Result<std::shared_ptr<const v1::Pipe>> pipe) {
+  if (pipe && (*pipe)->status() == "inactive") return Error::not_found("pipe is inactive");
+  return pipe;
+}
+
+}  // namespace
+
 boost::asio::awaitable<Result<std::shared_ptr<const v1::Pipe>>> Gateway::ingest_pipe(const std::string& pipe_id) {
-  auto pipe = co_await pipes_.get(uuid::normalize(pipe_id));
-  if (pipe && (*pipe)->status() == "inactive") co_return Error::not_found("pipe is inactive");
-  co_return pipe;
+  co_return only_active(co_await pipes_.get(uuid::normalize(pipe_id)));
 }
 
 boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const std::string& pipe_id,
@@ -65,7 +72,12 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
     return res;
   };
   if (!uuid::is_valid(pipe_id)) co_return reject(400, "invalid_pipe_id", "pipe_id must be a UUID");
-  auto pipe = co_await ingest_pipe(pipe_id);
+  // Both lookups are answered from memory on almost every request; only a miss or an expired
+  // entry awaits the cache's coroutine.
+  std::string id = uuid::normalize(pipe_id);
+  auto found = pipes_.fresh(id);
+  if (!found) found = co_await pipes_.get(id);
+  auto pipe = only_active(std::move(*found));
   if (!pipe) {
     if (pipe.error().code == ErrorCode::kNotFound) co_return reject(404, "pipe_not_found", "No active pipe with this id");
     log::error("pipe lookup failed", {{"request_id", request_id}, {"error", pipe.error().message}});
@@ -80,7 +92,10 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
     if (token.empty()) {
       co_return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>", verdict.echo);
     }
-    auto key = co_await keys_.get(crypto::sha256_hex(token));
+    std::string hash = crypto::sha256_hex(token);
+    auto cached_key = keys_.fresh(hash);
+    if (!cached_key) cached_key = co_await keys_.get(hash);
+    auto& key = *cached_key;
     if (!key) {
       if (key.error().code == ErrorCode::kNotFound) co_return reject(401, "unauthorized", "Invalid API key", verdict.echo);
       log::error("API key lookup failed", {{"request_id", request_id}, {"error", key.error().message}});
@@ -117,8 +132,9 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   }
 
   std::string received_at = clock::now_rfc3339();
-  Enrichment enrichment{p.enrich_ingest_timestamp_field(), received_at, p.enrich_client_ip_field(), ""};
-  if (!enrichment.client_ip_field.empty()) enrichment.client_ip_value = client_address(req, peer);
+  std::string client_ip;
+  if (!p.enrich_client_ip_field().empty()) client_ip = client_address(req, peer);
+  Enrichment enrichment{p.enrich_ingest_timestamp_field(), received_at, p.enrich_client_ip_field(), client_ip};
   std::optional<int64_t> max_records;
   if (p.has_limits() && p.limits().has_pl_ingest_max_records_per_request()) {
     max_records = p.limits().pl_ingest_max_records_per_request();
@@ -132,7 +148,7 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   PublishRequest publish;
   publish.subject = "bp.in." + p.id();
   publish.request_id = request_id;
-  publish.received_at = received_at;
+  publish.received_at = std::move(received_at);  // the enrichment that viewed it is done
   publish.record_count = records.count;
   auto idempotency = header(req, "Idempotency-Key");
   if (!idempotency) idempotency = header(req, "X-Idempotency-Key");
@@ -165,10 +181,16 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   records_ += records.count;
   bytes_ += static_cast<uint64_t>(bytes);
   if (!outcome.duplicate) usage_->record(p.id(), records.count, bytes);
-  std::string body = "{\"accepted\":true,\"pipe_id\":" + json::quote(p.id()) + ",\"pipe_name\":" + json::quote(p.name()) +
-                     ",\"records_count\":" + std::to_string(records.count) + ",\"request_id\":" +
-                     json::quote(request_id) + ",\"message\":\"Records accepted for processing\"" +
-                     (outcome.duplicate ? ",\"duplicate\":true}" : "}");
+  // One buffer for the whole body: it is written for every accepted request.
+  std::string body;
+  body.reserve(192 + p.name().size());
+  body.append(R"({"accepted":true,"pipe_id":)");
+  json::quote_to(body, p.id());
+  body.append(R"(,"pipe_name":)");
+  json::quote_to(body, p.name());
+  body.append(R"(,"records_count":)").append(std::to_string(records.count)).append(R"(,"request_id":)");
+  json::quote_to(body, request_id);
+  body.append(R"(,"message":"Records accepted for processing")").append(outcome.duplicate ? R"(,"duplicate":true})" : "}");
   auto res = json_response(http::status::accepted, std::move(body));
   if (origin) allow_origin(res, verdict.echo);
   co_return res;

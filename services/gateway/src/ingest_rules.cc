@@ -37,17 +37,22 @@ std::optional<Rejection> check_cors_only(const ::batchpipe::v1::Pipe& pipe, std:
 
 namespace {
 
-void add_field(rapidjson::Value& record, const std::string& name, const std::string& value,
+void add_field(rapidjson::Value& record, std::string_view name, std::string_view value,
                rapidjson::Document::AllocatorType& alloc) {
   if (name.empty()) return;
-  auto it = record.FindMember(name);
+  auto size = [](std::string_view s) { return static_cast<rapidjson::SizeType>(s.size()); };
+  auto it = record.FindMember(rapidjson::Value(rapidjson::StringRef(name.data(), size(name))));
   // Server-set values win, so a client cannot forge them.
   if (it != record.MemberEnd()) {
-    it->value.SetString(value, alloc);
+    it->value.SetString(value.data(), size(value), alloc);
   } else {
-    record.AddMember(rapidjson::Value(name, alloc), rapidjson::Value(value, alloc), alloc);
+    record.AddMember(rapidjson::Value(name.data(), size(name), alloc), rapidjson::Value(value.data(), size(value), alloc),
+                     alloc);
   }
 }
+
+// Built when needed: its message would be an allocation on every request.
+Rejection not_objects() { return {400, "invalid_payload", "Body must be a JSON object or an array of JSON objects"}; }
 
 std::optional<Rejection> check_record_count(int64_t count, std::optional<int64_t> max_records) {
   if (max_records && count > *max_records) {
@@ -64,7 +69,6 @@ std::variant<PreparedRecords, Rejection> check_records(std::string_view body, st
                                                        int max_depth) {
   auto shape = json::scan(body, max_depth);
   if (!shape) return Rejection{400, "invalid_payload", shape.error().message};
-  const Rejection kInvalid{400, "invalid_payload", "Body must be a JSON object or an array of JSON objects"};
   switch (shape->root) {
     case json::Shape::kObject: {
       if (auto refused = check_record_count(1, max_records)) return *refused;
@@ -77,20 +81,19 @@ std::variant<PreparedRecords, Rejection> check_records(std::string_view body, st
     }
     case json::Shape::kArray:
       if (shape->elements == 0) return Rejection{400, "empty_payload", "Empty array: send at least one record"};
-      if (!shape->all_objects) return kInvalid;
+      if (!shape->all_objects) return not_objects();
       if (auto refused = check_record_count(static_cast<int64_t>(shape->elements), max_records)) return *refused;
       return PreparedRecords{std::string(shape->text), static_cast<int64_t>(shape->elements)};
     case json::Shape::kOther:
       break;
   }
-  return kInvalid;
+  return not_objects();
 }
 
 }  // namespace
 
 std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
                                                          std::optional<int64_t> max_records, int max_depth) {
-  const Rejection kInvalid{400, "invalid_payload", "Body must be a JSON object or an array of JSON objects"};
   if (body.find_first_not_of(" \n\r\t") == std::string_view::npos) return Rejection{400, "empty_payload", "Body is empty: send a JSON object or an array of objects"};
   if (enrichment.timestamp_field.empty() && enrichment.client_ip_field.empty()) {
     return check_records(body, max_records, max_depth);
@@ -106,11 +109,11 @@ std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, 
   } else if (doc.IsArray()) {
     if (doc.Empty()) return Rejection{400, "empty_payload", "Empty array: send at least one record"};
     for (auto& v : doc.GetArray()) {
-      if (!v.IsObject()) return kInvalid;
+      if (!v.IsObject()) return not_objects();
     }
     array = rapidjson::Value(doc, alloc);
   } else {
-    return kInvalid;
+    return not_objects();
   }
   int64_t count = array.Size();
   if (auto refused = check_record_count(count, max_records)) return *refused;

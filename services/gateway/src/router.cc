@@ -1,6 +1,7 @@
 // The route table: path patterns, each with the methods it serves.
 #include "bp/gateway/router.h"
 
+#include <array>
 #include <vector>
 
 namespace bp::gateway {
@@ -14,7 +15,18 @@ struct Entry {
   RouteId id;
 };
 
-std::vector<std::string_view> split_path(std::string_view path);
+// A path's segments, without allocating: no route has more than kMaxSegments, so a longer path
+// matches none and keeps only `overflow`.
+struct Segments {
+  static constexpr size_t kMaxSegments = 8;
+  std::array<std::string_view, kMaxSegments> items;
+  size_t count = 0;
+  bool overflow = false;
+  size_t size() const { return count; }
+  std::string_view operator[](size_t i) const { return items[i]; }
+};
+
+Segments split_path(std::string_view path);
 
 const std::vector<Entry>& table() {
   static const std::vector<Entry> kTable = {
@@ -49,30 +61,34 @@ const std::vector<Entry>& table() {
 }
 
 // The table's patterns split into segments once, not on every request.
-const std::vector<std::vector<std::string_view>>& table_parts() {
-  static const std::vector<std::vector<std::string_view>> kParts = [] {
-    std::vector<std::vector<std::string_view>> parts;
+const std::vector<Segments>& table_parts() {
+  static const std::vector<Segments> kParts = [] {
+    std::vector<Segments> parts;
     for (const auto& e : table()) parts.push_back(split_path(e.pattern));
     return parts;
   }();
   return kParts;
 }
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
+Segments split_path(std::string_view path) {
+  Segments parts;
   size_t start = 1;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
-    parts.push_back(path.substr(start, end - start));
+    if (parts.count == Segments::kMaxSegments) {
+      parts.overflow = true;
+      break;
+    }
+    parts.items[parts.count++] = path.substr(start, end - start);
     start = end + 1;
   }
   return parts;
 }
 
 // Fills params when `path` matches `pattern`.
-bool matches(const std::vector<std::string_view>& want, const std::vector<std::string_view>& path, Route& route) {
-  if (want.size() != path.size()) return false;
+bool matches(const Segments& want, const Segments& path, Route& route) {
+  if (path.overflow || want.size() != path.size()) return false;
   std::string p, c;
   for (size_t i = 0; i < want.size(); ++i) {
     if (want[i] == ":p") {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <thread>
 
 #include "bp/gateway/lookup_cache.h"
 
@@ -110,4 +111,29 @@ TEST_CASE("an answer fetched before an eviction is not kept") {
   CHECK(first.ok());     // the waiting request still gets an answer
   get_all(cache, 1);
   CHECK(b.calls == 2);   // but it was not kept: the next request asks again
+}
+
+TEST_CASE("fresh answers only what get would answer from memory without a fetch") {
+  Backend b;
+  Cache cache(b.fetch(), std::chrono::milliseconds(200));
+  CHECK_FALSE(cache.fresh("k").has_value());  // never fetched
+  CHECK(cache.misses() == 0);                 // and not counted: get() counts the miss
+  get_all(cache, 1);
+  auto hit = cache.fresh("k");
+  REQUIRE(hit.has_value());
+  CHECK(*hit->value() == "v1");
+  CHECK(cache.hits() == 1);
+  cache.evict("k");
+  CHECK_FALSE(cache.fresh("k").has_value());  // a change event empties it at once
+  get_all(cache, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK_FALSE(cache.fresh("k").has_value());  // past the TTL: get() serves it and refreshes
+  CHECK(b.calls == 2);
+
+  b.missing = true;
+  Cache negative(b.fetch(), std::chrono::seconds(10));
+  get_all(negative, 1);
+  auto remembered = negative.fresh("k");
+  REQUIRE(remembered.has_value());
+  CHECK(remembered->error().code == bp::ErrorCode::kNotFound);
 }

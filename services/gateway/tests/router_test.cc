@@ -53,6 +53,10 @@ TEST_CASE("unknown paths are 404; known paths with another method are 405 with A
   CHECK(match_route(verb::get, "/v1//pipes").id == RouteId::kNotFound);
   CHECK(match_route(verb::get, "").id == RouteId::kNotFound);
   CHECK(match_route(verb::get, "*").id == RouteId::kNotFound);
+  // Longer than any route: not matched, however many segments.
+  CHECK(match_route(verb::get, "/v1/pipes/p1/destinations/d1/dead-letters/replay/a/b").id == RouteId::kNotFound);
+  CHECK(match_route(verb::post, "/v1/ingest/p1" + std::string(5000, '/')).id == RouteId::kNotFound);
+  CHECK(match_route(verb::post, "/v1/ingest/p1/").id == RouteId::kIngestPost);  // one trailing slash is dropped
   Route r = match_route(verb::put, "/v1/pipes");
   CHECK(r.id == RouteId::kMethodNotAllowed);
   CHECK(r.allow == "GET, POST");

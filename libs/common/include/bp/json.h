@@ -43,8 +43,10 @@ Result<std::vector<std::string>> split_array(std::string_view text, int max_dept
 // Serializes any value compactly.
 std::string to_string(const rapidjson::Value& value);
 
-// Quotes and escapes a string as a JSON string literal.
+// Quotes and escapes a string as a JSON string literal (as RapidJSON's Writer does: `"`, `\`
+// and control characters; other bytes as they are); quote_to appends it to `out`.
 std::string quote(std::string_view s);
+void quote_to(std::string& out, std::string_view s);
 
 // Member lookups that tolerate absence and wrong types.
 const rapidjson::Value* find(const rapidjson::Value& object, std::string_view name);

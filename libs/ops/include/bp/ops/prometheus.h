@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,26 +44,27 @@ class Histogram {
 // Counters keyed by their label set (the inside of the braces), e.g. route and status.
 class LabelledCounters {
  public:
-  void add(const std::string& labels, uint64_t n = 1);
+  // Looks the label set up without copying it; only a new one is stored.
+  void add(std::string_view labels, uint64_t n = 1);
   void write(std::string& out, std::string_view name) const;
-  uint64_t get(const std::string& labels) const;
+  uint64_t get(std::string_view labels) const;
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::string, uint64_t> values_;
+  std::map<std::string, uint64_t, std::less<>> values_;
 };
 
 // Histograms keyed by their label set, created on first use.
 class LabelledHistograms {
  public:
   explicit LabelledHistograms(std::vector<double> bounds = latency_buckets()) : bounds_(std::move(bounds)) {}
-  void observe(const std::string& labels, double value);
+  void observe(std::string_view labels, double value);
   void write(std::string& out, std::string_view name) const;
 
  private:
   std::vector<double> bounds_;
   mutable std::mutex mutex_;
-  std::map<std::string, std::unique_ptr<Histogram>> values_;
+  std::map<std::string, std::unique_ptr<Histogram>, std::less<>> values_;
 };
 
 }  // namespace bp::ops::prom

@@ -31,11 +31,12 @@ OriginVerdict check_origin(const ::batchpipe::v1::Pipe& pipe, std::optional<std:
 // CORS-only pipes: configuration_error / unauthorized before the origin rule. nullopt = go on.
 std::optional<Rejection> check_cors_only(const ::batchpipe::v1::Pipe& pipe, std::optional<std::string_view> origin);
 
+// Views of the pipe's settings and the request's values: they outlive prepare_records.
 struct Enrichment {
-  std::string timestamp_field;  // "" = off
-  std::string timestamp_value;
-  std::string client_ip_field;  // "" = off
-  std::string client_ip_value;
+  std::string_view timestamp_field;  // "" = off
+  std::string_view timestamp_value;
+  std::string_view client_ip_field;  // "" = off
+  std::string_view client_ip_value;
 };
 
 struct PreparedRecords {

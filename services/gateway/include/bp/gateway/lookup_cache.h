@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,19 @@ class LookupCache {
     entry.in_flight = true;
     lock.unlock();
     co_return co_await refresh(key);
+  }
+
+  // A value within its TTL, or nothing: the hot path's check, which needs no coroutine (a
+  // coroutine frame is an allocation). get() does the rest.
+  std::optional<Result<Value>> fresh(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || !it->second.result ||
+        std::chrono::steady_clock::now() - it->second.fetched_at >= ttl_) {
+      return std::nullopt;
+    }
+    ++hits_;
+    return *it->second.result;
   }
 
   void evict(const std::string& key) {
