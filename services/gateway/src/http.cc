@@ -20,6 +20,24 @@ Response error_response(http::status status, std::string_view code, std::string_
 
 Response empty_response(http::status status) { return Response{status, 11}; }
 
+void write_response(const Response& res, std::string& out) {
+  auto reason = res.reason();
+  out.clear();
+  out.reserve(128 + res.body().size());
+  out.append("HTTP/").push_back(static_cast<char>('0' + res.version() / 10));
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + res.version() % 10));
+  out.push_back(' ');
+  out.append(std::to_string(res.result_int())).push_back(' ');
+  out.append(reason.data(), reason.size()).append("\r\n");
+  for (const auto& field : res) {
+    auto name = field.name_string();
+    auto value = field.value();
+    out.append(name.data(), name.size()).append(": ").append(value.data(), value.size()).append("\r\n");
+  }
+  out.append("\r\n").append(res.body());
+}
+
 std::string_view bearer_token(const Request& req) {
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return {};

@@ -62,6 +62,8 @@ asio::awaitable<void> HttpServer::accept_loop() {
 
 namespace {
 
+constexpr size_t kKeptWireBytes = 64 * 1024;
+
 Response parse_error_response(const boost::system::error_code& ec, uint64_t max_body) {
   if (ec == http::error::body_limit) {
     return error_response(http::status::payload_too_large, "payload_too_large",
@@ -84,6 +86,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
   if (!ec) peer.address = remote.address().to_string();
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  std::string wire;  // each response's bytes, written at once
   auto on_error = asio::redirect_error(asio::use_awaitable, ec);
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -118,7 +121,9 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     --in_flight_;
     if (draining_) res.keep_alive(false);
     stream.expires_after(options_.read_timeout);
-    co_await http::async_write(stream, res, on_error);
+    write_response(res, wire);
+    co_await asio::async_write(stream, asio::buffer(wire), on_error);
+    if (wire.capacity() > kKeptWireBytes) std::string().swap(wire);  // e.g. after a /metrics page
     if (ec || !res.keep_alive()) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);

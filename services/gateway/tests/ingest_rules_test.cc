@@ -1,6 +1,7 @@
 // Seed 000's ingest rules: origins, CORS-only pipes, body shapes, limits, enrichment.
 #include <catch2/catch.hpp>
 
+#include <sstream>
 #include <vector>
 
 #include "bp/gateway/http.h"
@@ -129,6 +130,32 @@ TEST_CASE("enrichment adds the configured fields to every record, overriding cli
   for (const auto& record : doc->GetArray()) {
     CHECK(bp::json::get_string(record, "received_at") == "2026-01-01T00:00:00.000Z");
     CHECK(bp::json::get_string(record, "ip") == "203.0.113.9");
+  }
+}
+
+TEST_CASE("write_response writes the bytes Beast's serializer writes") {
+  auto beast_bytes = [](const Response& res) {
+    std::ostringstream os;
+    os << res;
+    return os.str();
+  };
+  std::vector<Response> cases;
+  cases.push_back(json_response(http::status::accepted, R"({"accepted":true})"));
+  cases.push_back(error_response(http::status::too_many_requests, "rate_limited", "slow down"));
+  cases.back().set(http::field::retry_after, "3");
+  cases.push_back(empty_response(http::status::no_content));
+  cases.back().set(http::field::access_control_allow_origin, "https://app.example.com");
+  cases.push_back(json_response(http::status::service_unavailable, std::string(5000, 'x')));
+  cases.back().keep_alive(false);
+  cases.push_back(json_response(http::status::ok, "{}"));
+  cases.back().set("X-Request-ID", "abc-123");
+  cases.back().version(10);
+  cases.push_back(json_response(static_cast<http::status>(299), "{}"));  // no reason phrase
+  std::string out = "left over from the last response";
+  for (auto& res : cases) {
+    res.prepare_payload();
+    write_response(res, out);
+    CHECK(out == beast_bytes(res));
   }
 }
 

@@ -21,6 +21,11 @@ Response error_response(http::status status, std::string_view code, std::string_
 // An empty-bodied response (204, and preflight refusals).
 Response empty_response(http::status status);
 
+// The bytes Beast's serializer writes for `res` (start line, fields in order, blank line, body),
+// into `out` (cleared first). prepare_payload() must have been called, as for Beast. One buffer
+// and one write instead of the serializer's buffer sequences: it is on every request's path.
+void write_response(const Response& res, std::string& out);
+
 // "Bearer <token>" -> token; "" when absent or another scheme.
 std::string_view bearer_token(const Request& req);
 // True for application/json, any case, with or without parameters such as charset.
