@@ -100,6 +100,32 @@ test('raw: pipelined requests are answered in order', async () => {
   assert.deepEqual(statuses(text), [200, 200, 404]);
 });
 
+test('raw: bodies that come with the header, after it, or with the next request are read whole', async () => {
+  // An unknown pipe answers 404 after the whole request is read. The body looks like a request:
+  // were it taken for one, an extra status would come back.
+  const body = 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n';
+  const post = `POST /v1/ingest/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n`;
+  const last = 'GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+  // Two requests with their bodies and a third in one write.
+  let { text } = await exchange([post + '\r\n' + body + post + '\r\n' + body + last]);
+  assert.deepEqual(statuses(text), [404, 404, 200], text.slice(0, 300));
+  // The header alone, then the body in two pieces, then the next request.
+  ({ text } = await exchange([post + '\r\n', 100, body.slice(0, 10), 100, body.slice(10) + last]));
+  assert.deepEqual(statuses(text), [404, 200], text.slice(0, 300));
+  // Part of the body with the header, the rest with the next request.
+  ({ text } = await exchange([post + '\r\n' + body.slice(0, 5), 100, body.slice(5) + last]));
+  assert.deepEqual(statuses(text), [404, 200], text.slice(0, 300));
+  // Expect: 100-continue: the body is sent after the interim answer.
+  ({ text } = await exchange([post + 'Expect: 100-continue\r\n\r\n', 200, body + last]));
+  assert.deepEqual(statuses(text), [100, 404, 200], text.slice(0, 300));
+  // A chunked body, whole in the first write and split across two.
+  const chunked = 'POST /v1/ingest/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n';
+  ({ text } = await exchange([chunked + last]));
+  assert.deepEqual(statuses(text), [404, 200], text.slice(0, 300));
+  ({ text } = await exchange([chunked.slice(0, -9), 100, chunked.slice(-9) + last]));
+  assert.deepEqual(statuses(text), [404, 200], text.slice(0, 300));
+});
+
 test('raw: slow-loris clients are dropped by the read timeout; memory stays bounded', async () => {
   const before = rssKiB();
   // 200 connections that send a header byte now and then, never finishing the request.
