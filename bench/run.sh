@@ -22,9 +22,13 @@ export BP_PG_PORT="$(free_port)" BP_NATS_PORT="$(free_port)" BP_NATS_MONITOR_POR
 export BP_GATEWAY_PORT="$(free_port)" BP_CONTROL_PLANE_GRPC_PORT="$(free_port)"
 export BP_CONTROL_PLANE_HTTP_PORT="$(free_port)" BP_WORKER_HTTP_PORT="$(free_port)"
 null_port="$(free_port)"
+null1_port="$(free_port)"
 floor_port="$(free_port)"
+gw1_port="$(free_port)"
 cleanup() {
   [[ -z "${null_pid:-}" ]] || kill "$null_pid" 2>/dev/null || true
+  [[ -z "${null1_pid:-}" ]] || kill "$null1_pid" 2>/dev/null || true
+  [[ -z "${gw1_pid:-}" ]] || kill "$gw1_pid" 2>/dev/null || true
   [[ -z "${floor_pid:-}" ]] || kill "$floor_pid" 2>/dev/null || true
   bash deploy/batchpipe.sh down >/dev/null 2>&1 || true
   rm -rf -- "$BP_DATA_DIR"
@@ -52,8 +56,12 @@ cors_pipe="$(new_pipe '{"name":"bench_cors","require_api_key":false}')"
 curl -sf -o /dev/null -X POST "$gw/v1/pipes/$cors_pipe/allowed-origins" -H "$auth" -H 'Content-Type: application/json' \
   -d '{"origin_domain":"https://app.example.com"}'
 
+# The HTTP bound is the better of two no-op servers: one thread per core, and one thread (on
+# these shared cores one thread does more; a bound must be the best a minimal server does here).
 "$bin/bp_null_server" "$null_port" "$(nproc)" &
 null_pid=$!
+"$bin/bp_null_server" "$null1_port" 1 &
+null1_pid=$!
 sleep 0.3
 # A pipe in the steady state of real use: an active destination (a webhook to the no-op server)
 # drains the stream as fast as records come. The soak runs on it: with only blocked
@@ -66,6 +74,15 @@ curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$aut
 
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
+# best A B: of two load generator results, the one with more requests per second.
+best() { if awk -v a="$(field "$1" req_per_s)" -v b="$(field "$2" req_per_s)" 'BEGIN { exit !(a >= b) }'; then echo "$1"; else echo "$2"; fi; }
+# http_bound RECORDS: the no-op servers' results; sets bound_all (one thread per core) and
+# bound_single (one thread) and prints the better.
+http_bound() {
+  bound_all="$(load --url="http://127.0.0.1:$null_port/x" --records="$1")"
+  bound_single="$(load --url="http://127.0.0.1:$null1_port/x" --records="$1")"
+  best "$bound_all" "$bound_single"
+}
 
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { awk '{ split($0, a, ") "); split(a[2], f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
@@ -74,8 +91,8 @@ cpu_ticks() { awk '{ split($0, a, ") "); split(a[2], f, " "); print f[12] + f[13
 # snapshots the share answered within 5 ms and the bucket holding the 99th percentile. The
 # load generator's latency adds what the gateway cannot see: time in socket queues and the
 # load generator's own waits for a core.
-ingest_buckets() {
-  curl -sf "$gw/metrics" | awk '/^bp_gateway_request_seconds_bucket\{method="POST",route="\/v1\/ingest\/:p"/ {
+ingest_buckets() { # [GATEWAY_URL]
+  curl -sf "${1:-$gw}/metrics" | awk '/^bp_gateway_request_seconds_bucket\{method="POST",route="\/v1\/ingest\/:p"/ {
     match($0, /le="[^"]*"/); print substr($0, RSTART + 4, RLENGTH - 5), $NF }'
 }
 gateway_side() { # BEFORE AFTER: "99.7% within 5 ms, p99 ≤ 2.5 ms"
@@ -94,6 +111,29 @@ hz="$(getconf CLK_TCK)"
 "$bin/bp_publish_server" "$floor_port" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" &
 floor_pid=$!
 sleep 0.5
+# The gateway again with one I/O thread (BP_THREADS=1), the stack's settings otherwise: on two
+# cores shared with nats-server and the load generator it trades 100-record throughput for the
+# throughput and tail of small requests (docs/BENCHMARKS.md).
+# shellcheck disable=SC2046 # one word per setting
+env $(grep '^BP_' "$BP_DATA_DIR/run/gateway.config") "BP_HTTP_LISTEN=127.0.0.1:$gw1_port" BP_THREADS=1 \
+  "$bin/batchpipe-gateway" >"$BP_DATA_DIR/gateway-one-thread.log" 2>&1 &
+gw1_pid=$!
+gw1="http://127.0.0.1:$gw1_port"
+for _ in $(seq 100); do curl -sf -o /dev/null "$gw1/readyz" && break; sleep 0.1; done
+# Its small-request scenarios run before any 100-record scenario, as the default gateway's do:
+# after those the store holds gigabytes more and the open loops meet its writes.
+one_thread_small() {
+  server_pid="$gw1_pid" profiled "gateway with one I/O thread: 1 record/request, closed loop" one_t1 \
+    --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1
+  half_rate_t1="$(awk -v p="$(field "$one_t1" req_per_s)" 'BEGIN{printf "%d", p/2}')"
+  ingest_buckets "$gw1" >"$BP_DATA_DIR/t0"
+  half_t1="$(load --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate_t1")"
+  ingest_buckets "$gw1" >"$BP_DATA_DIR/t1"
+}
+one_thread_hundred() {
+  server_pid="$gw1_pid" profiled "gateway with one I/O thread: 100 records/request, closed loop" hundred_t1 \
+    --url="$gw1/v1/ingest/$pipe" --key="$key" --records=100
+}
 # profiled LABEL VAR LOAD_ARGS...: runs the load, stores its JSON in VAR and adds a row to the CPU
 # table: CPU microseconds per request spent by the server (the gateway, or $server_pid when set),
 # nats-server and the load generator.
@@ -119,7 +159,8 @@ if [[ "${BP_BENCH_ONLY:-}" == sinks ]]; then
   source "$repo/bench/delivery.sh"
   delivery_setup
   bench_pg_sink
-  hundred_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=100)"
+  http_bound 100 >"$BP_DATA_DIR/bound"
+  hundred_bound="$(cat "$BP_DATA_DIR/bound")"
   bench_webhook_sink
   echo "| sink | records/s | bound | of bound |"
   echo "| --- | --- | --- | --- |"
@@ -145,8 +186,10 @@ if [[ "${BP_BENCH_ONLY:-}" == soak ]]; then
   exit 0
 fi
 
-one_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=1)"
-hundred_bound="$(load --url="http://127.0.0.1:$null_port/x" --records=100)"
+http_bound 1 >"$BP_DATA_DIR/bound"
+one_bound="$(cat "$BP_DATA_DIR/bound")" one_bound_all="$bound_all" one_bound_single="$bound_single"
+http_bound 100 >"$BP_DATA_DIR/bound"
+hundred_bound="$(cat "$BP_DATA_DIR/bound")" hundred_bound_all="$bound_all" hundred_bound_single="$bound_single"
 one_body="$(field "$one_bound" body_bytes)"
 hundred_body="$(field "$hundred_bound" body_bytes)"
 n0="$(cpu_ticks "$nats_pid")"
@@ -169,8 +212,10 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate")"
   ingest_buckets >"$BP_DATA_DIR/h1"
   half_floor="$(load --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate")"
+  one_thread_small
   profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
   server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
+  one_thread_hundred
   echo "| scenario | req/s | p50 ms | p99 ms | bound req/s |"
   echo "| --- | --- | --- | --- | --- |"
   echo "| 1 record, closed loop | $peak | $(field "$one" p50_ms) | $(field "$one" p99_ms) | http $(field "$one_bound" req_per_s), js $(field "$js_one" msg_per_s) |"
@@ -179,6 +224,11 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   echo "| floor, open loop at the gateway's half | $(field "$half_floor" req_per_s) | $(field "$half_floor" p50_ms) | $(field "$half_floor" p99_ms) | - |"
   echo "| floor (HTTP + publish + ack), 1 record | $(field "$floor_one" req_per_s) | $(field "$floor_one" p50_ms) | $(field "$floor_one" p99_ms) | http $(field "$one_bound" req_per_s) |"
   echo "| floor (HTTP + publish + ack), 100 records | $(field "$floor_hundred" req_per_s) | $(field "$floor_hundred" p50_ms) | $(field "$floor_hundred" p99_ms) | http $(field "$hundred_bound" req_per_s) |"
+  echo "| one I/O thread: 1 record, closed loop | $(field "$one_t1" req_per_s) | $(field "$one_t1" p50_ms) | $(field "$one_t1" p99_ms) | http $(field "$one_bound" req_per_s) |"
+  echo "| one I/O thread: 1 record, open loop at half its peak | $(field "$half_t1" req_per_s) | $(field "$half_t1" p50_ms) | $(field "$half_t1" p99_ms) | inside the gateway: $(gateway_side "$BP_DATA_DIR/t0" "$BP_DATA_DIR/t1") |"
+  echo "| one I/O thread: 100 records, closed loop | $(field "$hundred_t1" req_per_s) | $(field "$hundred_t1" p50_ms) | $(field "$hundred_t1" p99_ms) | http $(field "$hundred_bound" req_per_s) |"
+  echo
+  echo "HTTP bounds: one thread per core $(field "$one_bound_all" req_per_s) / $(field "$hundred_bound_all" req_per_s) req/s, one thread $(field "$one_bound_single" req_per_s) / $(field "$hundred_bound_single" req_per_s) (1 / 100 records); the better is the bound."
   echo
   echo "| scenario | server µs | nats-server µs | load generator µs |"
   echo "| --- | --- | --- | --- |"
@@ -193,10 +243,12 @@ half_delivering="$(load --url="$gw/v1/ingest/$latency_pipe" --key="$key" --recor
 half_null="$(load --url="http://127.0.0.1:$null_port/x" --records=1 --rate="$half_rate")"
 # And against the floor (HTTP + publish + ack, nothing else): the tail ingest cannot go below.
 half_floor="$(load --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate")"
+one_thread_small
 ingest_buckets >"$BP_DATA_DIR/h2"
 profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
 server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
 cors="$(load --url="$gw/v1/ingest/$cors_pipe" --origin=https://app.example.com --records=1)"
+one_thread_hundred
 
 # shellcheck source=bench/delivery.sh
 source "$repo/bench/delivery.sh"
@@ -233,6 +285,9 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   row "CORS-only browser-style, 1 record" "$cors" "$bound_one"
   row "floor: HTTP + publish + ack and nothing else, 1 record" "$floor_one" "$bound_one"
   row "floor: HTTP + publish + ack and nothing else, 100 records" "$floor_hundred" "$bound_hundred"
+  row "gateway with one I/O thread (BP_THREADS=1), 1 record/request, closed loop" "$one_t1" "$bound_one"
+  row "the same, open loop at half its peak" "$half_t1" "$bound_one"
+  row "the same, 100 records/request, closed loop" "$hundred_t1" "$bound_hundred"
   echo
   echo "The floor (bench/publish_server.cc) does only what ingest cannot skip: it reads the request,"
   echo "publishes the body with the gateway's headers over the gateway's NATS publisher, waits for the"
@@ -245,9 +300,11 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "queues and its own waits for a core. The same open loop against the server that does nothing:"
   echo "p50 $(field "$half_null" p50_ms) ms, p99 $(field "$half_null" p99_ms) ms, p99.9 $(field "$half_null" p999_ms) ms; against the floor"
   echo "(HTTP + publish + ack): p50 $(field "$half_floor" p50_ms) ms, p99 $(field "$half_floor" p99_ms) ms, p99.9 $(field "$half_floor" p999_ms) ms."
+  echo "The gateway with one I/O thread at half its own peak, inside: $(gateway_side "$BP_DATA_DIR/t0" "$BP_DATA_DIR/t1")."
   echo
-  echo "Bounds measured in the same run: a Beast server answering 202 without work"
-  echo "($(field "$one_bound" req_per_s) req/s of 1 record, $(field "$hundred_bound" req_per_s) req/s of 100 records)"
+  echo "Bounds measured in the same run: a Beast server answering 202 without work, the better of one"
+  echo "thread per core ($(field "$one_bound_all" req_per_s) req/s of 1 record, $(field "$hundred_bound_all" req_per_s) of 100) and one thread"
+  echo "($(field "$one_bound_single" req_per_s) and $(field "$hundred_bound_single" req_per_s))"
   echo "and JetStream async publish from one connection ($(field "$js_one" msg_per_s) msg/s of $((one_body + 2)) B,"
   echo "$(field "$js_hundred" msg_per_s) msg/s of $hundred_body B). The bound of a scenario is the lower of the two."
   echo
@@ -287,7 +344,8 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "Raw results:"
   echo
   echo '```'
-  printf '%s\n' "$one_bound" "$hundred_bound" "$js_one" "$js_hundred" "$one" "$half" "$half_delivering" "$hundred" "$cors" \
-    "$floor_one" "$floor_hundred" "$half_null" "$half_floor"
+  printf '%s\n' "$one_bound_all" "$one_bound_single" "$hundred_bound_all" "$hundred_bound_single" "$js_one" "$js_hundred" \
+    "$one" "$half" "$half_delivering" "$hundred" "$cors" "$floor_one" "$floor_hundred" "$half_null" "$half_floor" \
+    "$one_t1" "$half_t1" "$hundred_t1"
   echo '```'
 } | tee "$report"
