@@ -1,11 +1,16 @@
 // The keep-alive loop the benchmark's servers share: read each request whole, let `answer`
 // make the response, write it, until the client closes. `answer` returns the response, or an
 // awaitable of it when it has to wait (a publish); the no-op server's answer costs no coroutine.
+// With kGatewayHttp the loop reads and writes as the gateway does (a body that came with its
+// header parsed at once, each response from one buffer): the floor uses it; the no-op server,
+// the HTTP bound, stays a plain Beast server.
 #pragma once
 
+#include <string>
 #include <type_traits>
 
 #include "bp/asio.h"
+#include "bp/gateway/http.h"
 
 namespace bp::bench {
 
@@ -18,18 +23,24 @@ inline boost::beast::http::response<boost::beast::http::string_body> accepted() 
   return res;
 }
 
-template <class Answer>
+template <bool kGatewayHttp = false, class Answer>
 boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer answer) {
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace http = beast::http;
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  std::string wire;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     boost::system::error_code ec;
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    auto on_error = asio::redirect_error(asio::use_awaitable, ec);
+    if constexpr (kGatewayHttp) {
+      co_await http::async_read_header(stream, buffer, parser, on_error);
+      if (!ec) bp::gateway::parse_buffered_body(parser, buffer, ec);
+    }
+    if (!ec && !parser.is_done()) co_await http::async_read(stream, buffer, parser, on_error);
     if (ec) break;
     http::response<http::string_body> res;
     if constexpr (std::is_same_v<decltype(answer(parser.get())), http::response<http::string_body>>) {
@@ -39,7 +50,12 @@ boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer a
     }
     res.keep_alive(parser.get().keep_alive());
     res.prepare_payload();
-    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    if constexpr (kGatewayHttp) {
+      bp::gateway::write_response(res, wire);
+      co_await asio::async_write(stream, asio::buffer(wire), on_error);
+    } else {
+      co_await http::async_write(stream, res, on_error);
+    }
     if (ec || !res.keep_alive()) break;
   }
 }

@@ -3,8 +3,8 @@
 // publisher (bp::gateway::WirePublisher: the same headers, one NATS connection per I/O thread),
 // waits for the stream's ack and answers 202. No authentication, no body check, no request
 // metrics, no rate limits. The gateway's throughput over this server's is how close it comes to
-// the cost of HTTP plus a durable publish. Its HTTP is the gateway's too: a body that came with
-// its header is parsed at once, and each response goes out from one buffer (write_response).
+// the cost of HTTP plus a durable publish. Its HTTP is the gateway's too (serve<true>): a body
+// that came with its header is parsed at once, and each response goes out from one buffer.
 // Usage: bp_publish_server PORT NATS_URL SUBJECT [THREADS=cores]
 #include <iostream>
 #include <memory>
@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "bp/asio.h"
-#include "bp/gateway/http.h"
 #include "bp/gateway/publisher.h"
 #include "bp/uuid.h"
-#include "http_session.h"  // accepted()
+#include "http_session.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -43,34 +42,6 @@ asio::awaitable<http::response<http::string_body>> answer(bp::gateway::Publisher
   res.set(http::field::content_type, "application/json");
   res.body() = R"({"error":"buffer_unavailable"})";
   co_return res;
-}
-
-// The gateway's keep-alive loop (services/gateway/src/server.cc) without its timeouts, limits and
-// error answers: read a request, publish, answer, until the client closes.
-asio::awaitable<void> serve(tcp::socket socket, bp::gateway::Publisher& publisher, const std::string& subject) {
-  beast::flat_buffer buffer;
-  std::string wire;
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    boost::system::error_code ec;
-    co_await http::async_read_header(socket, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec && !parser.is_done() && buffer.size() > 0) {
-      parser.eager(true);
-      buffer.consume(parser.put(buffer.data(), ec));
-      if (ec == http::error::need_more) ec = {};
-    }
-    if (!ec && !parser.is_done()) {
-      co_await http::async_read(socket, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-    }
-    if (ec) break;
-    auto res = co_await answer(publisher, subject, parser.get());
-    res.keep_alive(parser.get().keep_alive());
-    res.prepare_payload();
-    bp::gateway::write_response(res, wire);
-    co_await asio::async_write(socket, asio::buffer(wire), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !res.keep_alive()) break;
-  }
 }
 
 }  // namespace
@@ -104,7 +75,10 @@ int main(int argc, char** argv) {
         for (size_t next = 0;; ++next) {
           size_t home = next % contexts.size();
           auto socket = co_await acceptor.async_accept(*contexts[home], asio::use_awaitable);
-          asio::co_spawn(*contexts[home], serve(std::move(socket), *shared, subject), asio::detached);
+          auto answer_here = [&shared, &subject](http::request<http::string_body>& request) {
+            return answer(*shared, subject, request);
+          };
+          asio::co_spawn(*contexts[home], bp::bench::serve<true>(std::move(socket), answer_here), asio::detached);
         }
       },
       asio::detached);

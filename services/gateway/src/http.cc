@@ -20,6 +20,14 @@ Response error_response(http::status status, std::string_view code, std::string_
 
 Response empty_response(http::status status) { return Response{status, 11}; }
 
+void parse_buffered_body(http::request_parser<http::string_body>& parser, boost::beast::flat_buffer& buffer,
+                         boost::system::error_code& ec) {
+  if (parser.is_done() || buffer.size() == 0) return;
+  parser.eager(true);
+  buffer.consume(parser.put(buffer.data(), ec));
+  if (ec == http::error::need_more) ec = {};
+}
+
 void write_response(const Response& res, std::string& out) {
   auto reason = res.reason();
   out.clear();

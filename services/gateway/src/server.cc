@@ -98,14 +98,9 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       co_await http::async_write(stream, cont, on_error);
     }
-    if (!ec && !parser.is_done() && buffer.size() > 0) {
-      // The body usually came with the header in one read: parse what is buffered here rather
-      // than through another asynchronous read (a handler, a pass of the scheduler and a
-      // resumption per request). Beast's own read does the same put.
-      parser.eager(true);
-      buffer.consume(parser.put(buffer.data(), ec));
-      if (ec == http::error::need_more) ec = {};
-    }
+    // A body that came with its header costs no second asynchronous read (a handler, a pass of
+    // the scheduler and a resumption per request).
+    if (!ec) parse_buffered_body(parser, buffer, ec);
     if (!ec && !parser.is_done()) {
       stream.expires_after(options_.read_timeout);
       co_await http::async_read(stream, buffer, parser, on_error);

@@ -4,6 +4,7 @@
 #include <ostream>
 #include <utility>
 
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <string>
 #include <string_view>
@@ -20,6 +21,12 @@ Response json_response(http::status status, std::string body);
 Response error_response(http::status status, std::string_view code, std::string_view message);
 // An empty-bodied response (204, and preflight refusals).
 Response empty_response(http::status status);
+
+// After async_read_header: parses the part of the body already in `buffer` (usually all of it:
+// it came in the same read as the header), so that only a body still on its way needs another
+// asynchronous read. Beast's own read does the same put. need_more is not an error here.
+void parse_buffered_body(http::request_parser<http::string_body>& parser, boost::beast::flat_buffer& buffer,
+                         boost::system::error_code& ec);
 
 // The bytes Beast's serializer writes for `res` (start line, fields in order, blank line, body),
 // into `out` (cleared first). prepare_payload() must have been called, as for Beast. One buffer
