@@ -76,12 +76,13 @@ field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
 # best A B: of two load generator results, the one with more requests per second.
 best() { if awk -v a="$(field "$1" req_per_s)" -v b="$(field "$2" req_per_s)" 'BEGIN { exit !(a >= b) }'; then echo "$1"; else echo "$2"; fi; }
-# http_bound RECORDS: the no-op servers' results; sets bound_all (one thread per core) and
-# bound_single (one thread) and prints the better.
+# http_bound RECORDS BEST ALL SINGLE: loads both no-op servers; ALL gets the result with one
+# thread per core, SINGLE the one with one thread, BEST the better of the two (the bound).
 http_bound() {
-  bound_all="$(load --url="http://127.0.0.1:$null_port/x" --records="$1")"
-  bound_single="$(load --url="http://127.0.0.1:$null1_port/x" --records="$1")"
-  best "$bound_all" "$bound_single"
+  local -n _best="$2" _all="$3" _single="$4"
+  _all="$(load --url="http://127.0.0.1:$null_port/x" --records="$1")"
+  _single="$(load --url="http://127.0.0.1:$null1_port/x" --records="$1")"
+  _best="$(best "$_all" "$_single")"
 }
 
 # CPU time (user + system, in clock ticks) a process has used so far.
@@ -159,8 +160,7 @@ if [[ "${BP_BENCH_ONLY:-}" == sinks ]]; then
   source "$repo/bench/delivery.sh"
   delivery_setup
   bench_pg_sink
-  http_bound 100 >"$BP_DATA_DIR/bound"
-  hundred_bound="$(cat "$BP_DATA_DIR/bound")"
+  http_bound 100 hundred_bound hundred_bound_all hundred_bound_single
   bench_webhook_sink
   echo "| sink | records/s | bound | of bound |"
   echo "| --- | --- | --- | --- |"
@@ -186,10 +186,8 @@ if [[ "${BP_BENCH_ONLY:-}" == soak ]]; then
   exit 0
 fi
 
-http_bound 1 >"$BP_DATA_DIR/bound"
-one_bound="$(cat "$BP_DATA_DIR/bound")" one_bound_all="$bound_all" one_bound_single="$bound_single"
-http_bound 100 >"$BP_DATA_DIR/bound"
-hundred_bound="$(cat "$BP_DATA_DIR/bound")" hundred_bound_all="$bound_all" hundred_bound_single="$bound_single"
+http_bound 1 one_bound one_bound_all one_bound_single
+http_bound 100 hundred_bound hundred_bound_all hundred_bound_single
 one_body="$(field "$one_bound" body_bytes)"
 hundred_body="$(field "$hundred_bound" body_bytes)"
 n0="$(cpu_ticks "$nats_pid")"
