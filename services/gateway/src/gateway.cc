@@ -64,13 +64,7 @@ boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
     res.set(http::field::retry_after, std::to_string(wait->count()));
   } else {
     try {
-      // Ingest is awaited directly: through route() every request would pay one more
-      // coroutine frame, an allocation too large for Asio's frame recycling.
-      if (r.id == RouteId::kIngestPost) {
-        res = co_await ingest_post(req, r.pipe_id, peer, request_id);
-      } else {
-        res = co_await route(req, r, peer, request_id);
-      }
+      res = co_await route(req, r, peer, request_id);
     } catch (const std::exception& e) {
       log::error("request failed", {{"request_id", request_id}, {"error", e.what()}});
       res = error_response(http::status::internal_server_error, "server_error", "Unexpected server error");
@@ -100,39 +94,43 @@ void Gateway::count_request(http::verb method, const char* pattern, unsigned sta
   http_requests_.add(labels);
 }
 
+namespace {
+boost::asio::awaitable<Response> ready_response(Response res) { co_return res; }
+}  // namespace
+
 boost::asio::awaitable<Response> Gateway::route(const Request& req, const Route& r, const Peer& peer,
                                                 const std::string& request_id) {
   switch (r.id) {
     case RouteId::kNotFound:
-      co_return error_response(http::status::not_found, "not_found", "No such route");
+      return ready_response(error_response(http::status::not_found, "not_found", "No such route"));
     case RouteId::kMethodNotAllowed: {
       auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
                                 "This route accepts " + r.allow);
       res.set(http::field::allow, r.allow);
-      co_return res;
+      return ready_response(std::move(res));
     }
     case RouteId::kHealth:
-      co_return json_response(http::status::ok,
-                              "{\"status\":\"ok\",\"timestamp\":" + json::quote(clock::now_rfc3339()) + "}");
+      return ready_response(json_response(
+          http::status::ok, "{\"status\":\"ok\",\"timestamp\":" + json::quote(clock::now_rfc3339()) + "}"));
     case RouteId::kHealthz:
-      co_return json_response(http::status::ok, R"({"status":"ok"})");
+      return ready_response(json_response(http::status::ok, R"({"status":"ok"})"));
     case RouteId::kReadyz:
-      if (ready()) co_return json_response(http::status::ok, R"({"status":"ready"})");
-      co_return json_response(http::status::service_unavailable,
-                              R"({"status":"not_ready","message":"NATS or the control-plane is unreachable"})");
+      if (ready()) return ready_response(json_response(http::status::ok, R"({"status":"ready"})"));
+      return ready_response(json_response(
+          http::status::service_unavailable, R"({"status":"not_ready","message":"NATS or the control-plane is unreachable"})"));
     case RouteId::kMetrics: {
       auto res = json_response(http::status::ok, metrics());
       res.set(http::field::content_type, "text/plain; version=0.0.4");
-      co_return res;
+      return ready_response(std::move(res));
     }
     case RouteId::kIngestPost:
-      co_return co_await ingest_post(req, r.pipe_id, peer, request_id);
+      return ingest_post(req, r.pipe_id, peer, request_id);
     case RouteId::kIngestGet:
-      co_return co_await ingest_get(r.pipe_id);
+      return ingest_get(r.pipe_id);
     case RouteId::kIngestOptions:
-      co_return co_await ingest_options(req, r.pipe_id);
+      return ingest_options(req, r.pipe_id);
     default:
-      co_return co_await management(req, r);
+      return management(req, r);
   }
 }
 

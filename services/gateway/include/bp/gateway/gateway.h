@@ -53,6 +53,8 @@ class Gateway {
  private:
   // Adds a request to the metrics by method, route pattern and status.
   void count_request(http::verb method, const char* pattern, unsigned status, std::chrono::steady_clock::time_point started);
+  // Not a coroutine: it returns the route's handler's awaitable, so a request pays for no frame
+  // besides its handler's. The caller awaits it at once (it refers to the arguments).
   boost::asio::awaitable<Response> route(const Request& req, const Route& route, const Peer& peer,
                                          const std::string& request_id);
   boost::asio::awaitable<Response> ingest_post(const Request& req, const std::string& pipe_id, const Peer& peer,
