@@ -62,16 +62,19 @@ boost::asio::awaitable<Result<std::shared_ptr<const v1::Pipe>>> Gateway::ingest_
   co_return only_active(co_await pipes_.get(uuid::normalize(pipe_id)));
 }
 
+Response Gateway::reject(unsigned status, const char* code, std::string message, bool cross_origin,
+                         const std::string& echo) {
+  ++rejected_;
+  auto res = error_response(static_cast<http::status>(status), code, message);
+  if (cross_origin) allow_origin(res, echo);
+  return res;
+}
+
 boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const std::string& pipe_id,
                                                       const Peer& peer, const std::string& request_id) {
   auto origin = header(req, http::field::origin);
-  auto reject = [&](unsigned status, const char* code, std::string message, const std::string& echo = "") {
-    ++rejected_;
-    auto res = error_response(static_cast<http::status>(status), code, message);
-    if (origin) allow_origin(res, echo);
-    return res;
-  };
-  if (!uuid::is_valid(pipe_id)) co_return reject(400, "invalid_pipe_id", "pipe_id must be a UUID");
+  bool cross_origin = origin.has_value();
+  if (!uuid::is_valid(pipe_id)) co_return reject(400, "invalid_pipe_id", "pipe_id must be a UUID", cross_origin);
   // Both lookups are answered from memory on almost every request; only a miss or an expired
   // entry awaits the cache's coroutine.
   std::string id = uuid::normalize(pipe_id);
@@ -79,9 +82,11 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   if (!found) found = co_await pipes_.get(id);
   auto pipe = only_active(std::move(*found));
   if (!pipe) {
-    if (pipe.error().code == ErrorCode::kNotFound) co_return reject(404, "pipe_not_found", "No active pipe with this id");
+    if (pipe.error().code == ErrorCode::kNotFound) {
+      co_return reject(404, "pipe_not_found", "No active pipe with this id", cross_origin);
+    }
     log::error("pipe lookup failed", {{"request_id", request_id}, {"error", pipe.error().message}});
-    co_return reject(500, "server_error", "Could not look up the pipe");
+    co_return reject(500, "server_error", "Could not look up the pipe", cross_origin);
   }
   const v1::Pipe& p = **pipe;
   // Known before authentication so that a browser page can read why its request failed.
@@ -90,24 +95,44 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   if (p.require_api_key()) {
     auto token = bearer_token(req);
     if (token.empty()) {
-      co_return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>", verdict.echo);
+      co_return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>", cross_origin,
+                       verdict.echo);
     }
     std::string hash = crypto::sha256_hex(token);
     auto cached_key = keys_.fresh(hash);
     if (!cached_key) cached_key = co_await keys_.get(hash);
     auto& key = *cached_key;
     if (!key) {
-      if (key.error().code == ErrorCode::kNotFound) co_return reject(401, "unauthorized", "Invalid API key", verdict.echo);
+      if (key.error().code == ErrorCode::kNotFound) {
+        co_return reject(401, "unauthorized", "Invalid API key", cross_origin, verdict.echo);
+      }
       log::error("API key lookup failed", {{"request_id", request_id}, {"error", key.error().message}});
-      co_return reject(500, "server_error", "Could not check the API key", verdict.echo);
+      co_return reject(500, "server_error", "Could not check the API key", cross_origin, verdict.echo);
     }
     // A valid key of another workspace is as good as no key here.
-    if ((*key)->workspace_id != p.workspace_id()) co_return reject(401, "unauthorized", "Invalid API key", verdict.echo);
+    if ((*key)->workspace_id != p.workspace_id()) {
+      co_return reject(401, "unauthorized", "Invalid API key", cross_origin, verdict.echo);
+    }
   } else if (auto refused = check_cors_only(p, origin)) {
     ++rejected_;
     co_return rejection_response(*refused);
   }
-  if (!verdict.allowed) co_return reject(403, "forbidden", "Origin not allowed for this pipe");
+  if (!verdict.allowed) co_return reject(403, "forbidden", "Origin not allowed for this pipe", cross_origin);
+
+  auto admitted = admit(req, p, peer, request_id, verdict, cross_origin);
+  if (auto* refused = std::get_if<Response>(&admitted)) co_return std::move(*refused);
+  auto& publish = std::get<PublishRequest>(admitted);
+  int64_t records = publish.record_count;
+  auto bytes = static_cast<int64_t>(publish.payload.size());
+  auto outcome = co_await publisher_->publish(std::move(publish));
+  co_return published(p, outcome, records, bytes, request_id, verdict, cross_origin);
+}
+
+// After the lookups: limits, content type, the body, the idempotency key; the message to publish
+// or the rejection.
+std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const v1::Pipe& p, const Peer& peer,
+                                                      const std::string& request_id, const OriginVerdict& verdict,
+                                                      bool cross_origin) {
   if (p.has_limits() && p.limits().has_pl_ingest_max_requests_per_second()) {
     // Per gateway process: N replicas accept up to N times the limit (docs/SECURITY.md).
     int64_t limit = p.limits().pl_ingest_max_requests_per_second();
@@ -115,20 +140,20 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
       auto res = reject(429, "rate_limited",
                         "This pipe accepts at most " + std::to_string(limit) +
                             " requests per second (pl_ingest_max_requests_per_second); retry later",
-                        verdict.echo);
+                        cross_origin, verdict.echo);
       res.set(http::field::retry_after, std::to_string(wait->count()));
-      co_return res;
+      return res;
     }
   }
 
   auto content_type = header(req, http::field::content_type);
   if (!content_type || !is_json_content_type(*content_type)) {
-    co_return reject(415, "unsupported_media_type", "Content-Type must be application/json", verdict.echo);
+    return reject(415, "unsupported_media_type", "Content-Type must be application/json", cross_origin, verdict.echo);
   }
   if (p.has_limits() && p.limits().has_pl_ingest_max_bytes_per_request() &&
       static_cast<int64_t>(req.body().size()) > p.limits().pl_ingest_max_bytes_per_request()) {
-    co_return reject(413, "payload_too_large", "Body is larger than this pipe's pl_ingest_max_bytes_per_request",
-                     verdict.echo);
+    return reject(413, "payload_too_large", "Body is larger than this pipe's pl_ingest_max_bytes_per_request",
+                  cross_origin, verdict.echo);
   }
 
   std::string received_at = clock::now_rfc3339();
@@ -141,7 +166,7 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   }
   auto prepared = prepare_records(req.body(), enrichment, max_records, options_.max_json_depth);
   if (auto* refused = std::get_if<Rejection>(&prepared)) {
-    co_return reject(refused->status, refused->code.c_str(), refused->message, verdict.echo);
+    return reject(refused->status, refused->code.c_str(), refused->message, cross_origin, verdict.echo);
   }
   auto& records = std::get<PreparedRecords>(prepared);
 
@@ -153,34 +178,39 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   auto idempotency = header(req, "Idempotency-Key");
   if (!idempotency) idempotency = header(req, "X-Idempotency-Key");
   if (idempotency && !valid_idempotency_key(*idempotency)) {
-    co_return reject(400, "invalid_payload", "Idempotency-Key must be 1 to 255 visible ASCII characters", verdict.echo);
+    return reject(400, "invalid_payload", "Idempotency-Key must be 1 to 255 visible ASCII characters", cross_origin,
+                  verdict.echo);
   }
   // Only an idempotency key makes a message id: a request id is new on every request and the
   // gateway never publishes a request twice, so as a Nats-Msg-Id it would only fill the
   // stream's duplicate window (decision 0009).
   if (idempotency) publish.msg_id = p.id() + ":" + std::string(*idempotency);
   if (static_cast<int64_t>(records.json.size()) > publisher_->max_payload()) {
-    co_return reject(413, "payload_too_large",
-                     "The records are larger than the buffer's message limit (" +
-                         std::to_string(publisher_->max_payload()) + " bytes); send them in smaller requests",
-                     verdict.echo);
+    return reject(413, "payload_too_large",
+                  "The records are larger than the buffer's message limit (" +
+                      std::to_string(publisher_->max_payload()) + " bytes); send them in smaller requests",
+                  cross_origin, verdict.echo);
   }
-  int64_t bytes = static_cast<int64_t>(records.json.size());
   publish.payload = std::move(records.json);
-  auto outcome = co_await publisher_->publish(std::move(publish));
+  return publish;
+}
+
+// The answer once the stream has (or has not) taken the message.
+Response Gateway::published(const v1::Pipe& p, const PublishOutcome& outcome, int64_t records, int64_t bytes,
+                            const std::string& request_id, const OriginVerdict& verdict, bool cross_origin) {
   if (!outcome.stored) {
     ++publish_failures_;
     log::warn("publish failed", {{"request_id", request_id}, {"pipe_id", p.id()}, {"error", outcome.error}});
     auto res = json_response(http::status::service_unavailable,
                              R"({"error":"buffer_unavailable","message":"Could not enqueue the records; safe to retry",)"
                              R"("request_id":)" + json::quote(request_id) + "}");
-    if (origin) allow_origin(res, verdict.echo);
-    co_return res;
+    if (cross_origin) allow_origin(res, verdict.echo);
+    return res;
   }
   ++accepted_;
-  records_ += records.count;
+  records_ += static_cast<uint64_t>(records);
   bytes_ += static_cast<uint64_t>(bytes);
-  if (!outcome.duplicate) usage_->record(p.id(), records.count, bytes);
+  if (!outcome.duplicate) usage_->record(p.id(), records, bytes);
   // One buffer for the whole body: it is written for every accepted request.
   std::string body;
   body.reserve(192 + p.name().size());
@@ -188,12 +218,12 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   json::quote_to(body, p.id());
   body.append(R"(,"pipe_name":)");
   json::quote_to(body, p.name());
-  body.append(R"(,"records_count":)").append(std::to_string(records.count)).append(R"(,"request_id":)");
+  body.append(R"(,"records_count":)").append(std::to_string(records)).append(R"(,"request_id":)");
   json::quote_to(body, request_id);
   body.append(R"(,"message":"Records accepted for processing")").append(outcome.duplicate ? R"(,"duplicate":true})" : "}");
   auto res = json_response(http::status::accepted, std::move(body));
-  if (origin) allow_origin(res, verdict.echo);
-  co_return res;
+  if (cross_origin) allow_origin(res, verdict.echo);
+  return res;
 }
 
 boost::asio::awaitable<Response> Gateway::ingest_get(const std::string& pipe_id) {
