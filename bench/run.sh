@@ -279,27 +279,27 @@ row() { # label result bound
     "$(field "$2" p50_ms)" "$(field "$2" p99_ms)" "$(field "$2" p999_ms)" "$(grep -o '"status":{[^}]*}' <<<"$2" | cut -d: -f2-)" \
     "$3" "$(ratio "$(field "$2" req_per_s)" "$3")"
 }
-# The targets of the benchmark issue, judged from this run's own figures. Where the gateway misses
-# one, the floor's figure says whether anything that publishes each request and waits for its ack
-# could meet it on this machine.
-at_least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b ? "met" : "not met") }'; }
-below() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? "met" : "not met") }'; }
-percent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }'; }
+# The targets of the benchmark issue, judged from this run's own figures for the gateway as it
+# ships (one I/O thread per core; the one-thread gateway's figures are shown beside them). Where
+# the gateway misses one, the floor's figure says how far HTTP + publish + ack alone got in this run.
+# ratio_at_least A B T / value_below A T: "met", "not met", or "no data" when a figure is missing.
+ratio_at_least() {
+  awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { if (a == "" || b == "" || b <= 0) print "no data"; else print (100 * a / b >= t ? "met" : "not met") }'
+}
+value_below() { awk -v a="$1" -v t="$2" 'BEGIN { if (a == "") print "no data"; else print (a + 0 < t ? "met" : "not met") }'; }
 targets() {
-  local gw_best floor_best gw_pct floor_pct tail tail_floor
-  gw_best="$(best "$one" "$one_t1")" floor_best="$(best "$floor_one" "$floor1_one")"
-  gw_pct="$(percent "$(field "$gw_best" req_per_s)" "$bound_one")"
-  floor_pct="$(percent "$(field "$floor_best" req_per_s)" "$bound_one")"
-  tail="$(min "$(field "$half" p99_ms)" "$(field "$half_t1" p99_ms)")"
-  tail_floor="$(min "$(field "$half_floor" p99_ms)" "$(field "$half_floor1" p99_ms)")"
-  echo "| target | measured in this run | |"
+  local floor_best e2e_verdict
+  floor_best="$(best "$floor_one" "$floor1_one")"
+  e2e_verdict="$(value_below "$e2e_p99" 1000)"
+  [[ "$e2e_rows" == "$e2e_accepted" || "$e2e_verdict" == "no data" ]] || e2e_verdict="not met (rows missing)"
+  echo "| target | measured in this run (the default gateway; one I/O thread beside it) | |"
   echo "| --- | --- | --- |"
-  echo "| 1 record/request ≥ 60% of the bound | $gw_pct% (one thread per core $(ratio "$(field "$one" req_per_s)" "$bound_one"), one I/O thread $(ratio "$(field "$one_t1" req_per_s)" "$bound_one")) | $(at_least "$gw_pct" 60); the floor at its best: $floor_pct% |"
-  echo "| p99 < 5 ms at half the peak | at the load generator $(field "$half" p99_ms) ms (one I/O thread: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1") | $(below "$tail" 5) at the load generator; the floor at the same rate: $tail_floor ms |"
-  echo "| 100 records/request ≥ 60% of the bound | $(ratio "$(field "$hundred" req_per_s)" "$bound_hundred") (one I/O thread $(ratio "$(field "$hundred_t1" req_per_s)" "$bound_hundred")) | $(at_least "$(percent "$(field "$hundred" req_per_s)" "$bound_hundred")" 60) |"
-  echo "| Postgres sink ≥ 70% of COPY | $(ratio "$pg_sink_rps" "$pg_copy_rps") (batches of 10000: $(ratio "$pg_big_rps" "$pg_copy_rps")) | $(at_least "$(percent "$pg_sink_rps" "$pg_copy_rps")" 70) |"
-  echo "| end-to-end p99 < 1 s | $e2e_p99 ms, $e2e_rows of $e2e_accepted records | $(below "$e2e_p99" 1000) |"
-  echo "| gateway RSS < 150 MB at peak | $((rss_kb / 1024)) MB | $(below "$((rss_kb / 1024))" 150) |"
+  echo "| 1 record/request ≥ 60% of the bound | $(ratio "$(field "$one" req_per_s)" "$bound_one") (one I/O thread $(ratio "$(field "$one_t1" req_per_s)" "$bound_one")) | $(ratio_at_least "$(field "$one" req_per_s)" "$bound_one" 60); the floor at its best: $(ratio "$(field "$floor_best" req_per_s)" "$bound_one") |"
+  echo "| p99 < 5 ms at half the peak | at the load generator $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1") | $(value_below "$(field "$half" p99_ms)" 5) at the load generator; the floor at the same rate: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
+  echo "| 100 records/request ≥ 60% of the bound | $(ratio "$(field "$hundred" req_per_s)" "$bound_hundred") (one I/O thread $(ratio "$(field "$hundred_t1" req_per_s)" "$bound_hundred")) | $(ratio_at_least "$(field "$hundred" req_per_s)" "$bound_hundred" 60); the floor: $(ratio "$(field "$floor_hundred" req_per_s)" "$bound_hundred") |"
+  echo "| Postgres sink ≥ 70% of COPY | $(ratio "$pg_sink_rps" "$pg_copy_rps") (batches of 10000: $(ratio "$pg_big_rps" "$pg_copy_rps")) | $(ratio_at_least "$pg_sink_rps" "$pg_copy_rps" 70) |"
+  echo "| end-to-end p99 < 1 s | $e2e_p99 ms, $e2e_rows of $e2e_accepted records | $e2e_verdict |"
+  echo "| gateway RSS < 150 MB at peak | $((rss_kb / 1024)) MB | $(value_below "$((rss_kb / 1024))" 150) |"
 }
 mkdir -p bench/results
 report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
@@ -325,7 +325,8 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "The floor (bench/publish_server.cc) does only what ingest cannot skip: it reads the request,"
   echo "publishes the body with the gateway's headers over the gateway's NATS publisher, waits for the"
   echo "stream's ack and answers 202. The gateway reaches $(ratio "$(field "$one" req_per_s)" "$(field "$floor_one" req_per_s)") of it with 1 record and"
-  echo "$(ratio "$(field "$hundred" req_per_s)" "$(field "$floor_hundred" req_per_s)") with 100 records."
+  echo "$(ratio "$(field "$hundred" req_per_s)" "$(field "$floor_hundred" req_per_s)") with 100 records; with one I/O thread each, the gateway reaches"
+  echo "$(ratio "$(field "$one_t1" req_per_s)" "$(field "$floor1_one" req_per_s)") of the floor with 1 record."
   echo
   echo "Open loop at half the peak, inside the gateway (bp_gateway_request_seconds, parsed request to"
   echo "response): $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1"); while delivering:"

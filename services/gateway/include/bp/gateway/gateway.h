@@ -62,8 +62,7 @@ class Gateway {
   boost::asio::awaitable<Response> ingest_post(const Request& req, const std::string& pipe_id, const Peer& peer,
                                                const std::string& request_id);
   // The parts of ingest_post that await nothing, as plain functions: a coroutine keeps every
-  // local in its frame (allocated for every request), a plain function on the stack. Moving
-  // these out took the frame from 2185 to 1473 bytes.
+  // local in its frame (allocated for every request), a plain function on the stack.
   std::variant<Response, PublishRequest> admit(const Request& req, const v1::Pipe& pipe, const Peer& peer,
                                                const std::string& request_id, const OriginVerdict& verdict,
                                                bool cross_origin);
