@@ -11,10 +11,6 @@
 namespace bp::gateway {
 namespace {
 
-Response rejection_response(const Rejection& r) {
-  return error_response(static_cast<http::status>(r.status), r.code, r.message);
-}
-
 std::optional<std::string_view> header(const Request& req, http::field f) {
   auto it = req.find(f);
   if (it == req.end()) return std::nullopt;
@@ -114,24 +110,23 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
       co_return reject(401, "unauthorized", "Invalid API key", cross_origin, verdict.echo);
     }
   } else if (auto refused = check_cors_only(p, origin)) {
-    ++rejected_;
-    co_return rejection_response(*refused);
+    co_return reject(refused->status, refused->code.c_str(), refused->message, false);
   }
   if (!verdict.allowed) co_return reject(403, "forbidden", "Origin not allowed for this pipe", cross_origin);
 
-  auto admitted = admit(req, p, peer, request_id, verdict, cross_origin);
+  auto admitted = admit(req, p, peer, request_id, verdict.echo, cross_origin);
   if (auto* refused = std::get_if<Response>(&admitted)) co_return std::move(*refused);
   auto& publish = std::get<PublishRequest>(admitted);
   int64_t records = publish.record_count;
   auto bytes = static_cast<int64_t>(publish.payload.size());
   auto outcome = co_await publisher_->publish(std::move(publish));
-  co_return published(p, outcome, records, bytes, request_id, verdict, cross_origin);
+  co_return published(p, outcome, records, bytes, request_id, verdict.echo, cross_origin);
 }
 
 // After the lookups: limits, content type, the body, the idempotency key; the message to publish
 // or the rejection.
 std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const v1::Pipe& p, const Peer& peer,
-                                                      const std::string& request_id, const OriginVerdict& verdict,
+                                                      const std::string& request_id, const std::string& echo,
                                                       bool cross_origin) {
   if (p.has_limits() && p.limits().has_pl_ingest_max_requests_per_second()) {
     // Per gateway process: N replicas accept up to N times the limit (docs/SECURITY.md).
@@ -140,7 +135,7 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
       auto res = reject(429, "rate_limited",
                         "This pipe accepts at most " + std::to_string(limit) +
                             " requests per second (pl_ingest_max_requests_per_second); retry later",
-                        cross_origin, verdict.echo);
+                        cross_origin, echo);
       res.set(http::field::retry_after, std::to_string(wait->count()));
       return res;
     }
@@ -148,12 +143,12 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
 
   auto content_type = header(req, http::field::content_type);
   if (!content_type || !is_json_content_type(*content_type)) {
-    return reject(415, "unsupported_media_type", "Content-Type must be application/json", cross_origin, verdict.echo);
+    return reject(415, "unsupported_media_type", "Content-Type must be application/json", cross_origin, echo);
   }
   if (p.has_limits() && p.limits().has_pl_ingest_max_bytes_per_request() &&
       static_cast<int64_t>(req.body().size()) > p.limits().pl_ingest_max_bytes_per_request()) {
     return reject(413, "payload_too_large", "Body is larger than this pipe's pl_ingest_max_bytes_per_request",
-                  cross_origin, verdict.echo);
+                  cross_origin, echo);
   }
 
   std::string received_at = clock::now_rfc3339();
@@ -166,7 +161,7 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
   }
   auto prepared = prepare_records(req.body(), enrichment, max_records, options_.max_json_depth);
   if (auto* refused = std::get_if<Rejection>(&prepared)) {
-    return reject(refused->status, refused->code.c_str(), refused->message, cross_origin, verdict.echo);
+    return reject(refused->status, refused->code.c_str(), refused->message, cross_origin, echo);
   }
   auto& records = std::get<PreparedRecords>(prepared);
 
@@ -179,7 +174,7 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
   if (!idempotency) idempotency = header(req, "X-Idempotency-Key");
   if (idempotency && !valid_idempotency_key(*idempotency)) {
     return reject(400, "invalid_payload", "Idempotency-Key must be 1 to 255 visible ASCII characters", cross_origin,
-                  verdict.echo);
+                  echo);
   }
   // Only an idempotency key makes a message id: a request id is new on every request and the
   // gateway never publishes a request twice, so as a Nats-Msg-Id it would only fill the
@@ -189,7 +184,7 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
     return reject(413, "payload_too_large",
                   "The records are larger than the buffer's message limit (" +
                       std::to_string(publisher_->max_payload()) + " bytes); send them in smaller requests",
-                  cross_origin, verdict.echo);
+                  cross_origin, echo);
   }
   publish.payload = std::move(records.json);
   return publish;
@@ -197,14 +192,14 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
 
 // The answer once the stream has (or has not) taken the message.
 Response Gateway::published(const v1::Pipe& p, const PublishOutcome& outcome, int64_t records, int64_t bytes,
-                            const std::string& request_id, const OriginVerdict& verdict, bool cross_origin) {
+                            const std::string& request_id, const std::string& echo, bool cross_origin) {
   if (!outcome.stored) {
     ++publish_failures_;
     log::warn("publish failed", {{"request_id", request_id}, {"pipe_id", p.id()}, {"error", outcome.error}});
     auto res = json_response(http::status::service_unavailable,
                              R"({"error":"buffer_unavailable","message":"Could not enqueue the records; safe to retry",)"
                              R"("request_id":)" + json::quote(request_id) + "}");
-    if (cross_origin) allow_origin(res, verdict.echo);
+    if (cross_origin) allow_origin(res, echo);
     return res;
   }
   ++accepted_;
@@ -222,7 +217,7 @@ Response Gateway::published(const v1::Pipe& p, const PublishOutcome& outcome, in
   json::quote_to(body, request_id);
   body.append(R"(,"message":"Records accepted for processing")").append(outcome.duplicate ? R"(,"duplicate":true})" : "}");
   auto res = json_response(http::status::accepted, std::move(body));
-  if (cross_origin) allow_origin(res, verdict.echo);
+  if (cross_origin) allow_origin(res, echo);
   return res;
 }
 

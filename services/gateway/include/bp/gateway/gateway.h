@@ -11,7 +11,6 @@
 #include "batchpipe/v1/control_plane.pb.h"
 #include "bp/gateway/control_plane_client.h"
 #include "bp/gateway/http.h"
-#include "bp/gateway/ingest_rules.h"
 #include "bp/gateway/lookup_cache.h"
 #include "bp/gateway/publisher.h"
 #include "bp/gateway/router.h"
@@ -64,10 +63,10 @@ class Gateway {
   // The parts of ingest_post that await nothing, as plain functions: a coroutine keeps every
   // local in its frame (allocated for every request), a plain function on the stack.
   std::variant<Response, PublishRequest> admit(const Request& req, const v1::Pipe& pipe, const Peer& peer,
-                                               const std::string& request_id, const OriginVerdict& verdict,
+                                               const std::string& request_id, const std::string& echo,
                                                bool cross_origin);
   Response published(const v1::Pipe& pipe, const PublishOutcome& outcome, int64_t records, int64_t bytes,
-                     const std::string& request_id, const OriginVerdict& verdict, bool cross_origin);
+                     const std::string& request_id, const std::string& echo, bool cross_origin);
   Response reject(unsigned status, const char* code, std::string message, bool cross_origin,
                   const std::string& echo = {});
   boost::asio::awaitable<Response> ingest_get(const std::string& pipe_id);
