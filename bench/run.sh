@@ -74,6 +74,7 @@ latency_pipe="$(curl -sf -X POST "$gw/v1/pipes" -H "$auth" -H 'Content-Type: app
 curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$auth" -H 'Content-Type: application/json' \
   -d "{\"type\":\"webhook\",\"name\":\"drain\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/drain\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}"
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
 # best A B: of two load generator results, the one with more requests per second.
@@ -206,6 +207,71 @@ n3="$(cpu_ticks "$nats_pid")"
 cpu_rows+=("$(awk -v a=$((n1 - n0)) -v b=$((n2 - n1)) -v c=$((n3 - n2)) -v hz="$hz" \
   'BEGIN { printf "| bound: JetStream async publish, 1 record / 100 records / 1 record with Msg-Id and headers | - | %.1f / %.1f / %.1f | - |", a / hz / 200000 * 1e6, b / hz / 20000 * 1e6, c / hz / 200000 * 1e6 }')")
 
+# Paired rounds, the measure the one-record target is judged by. This machine's speed moves
+# within minutes (up to 1.5x from one run to the next), so a bound taken a minute before a
+# gateway run can flatter or sink its ratio. Each round loads, back to back in short windows, the
+# two no-op servers, the gateway, the gateway with one I/O thread and the two floors, 1 record
+# per request; a ratio is taken within its round; the order is reversed every other round, so
+# that a steady drift favours no one. The median round is the figure.
+rounds="${BP_BENCH_ROUNDS:-3}"
+round_seconds="${BP_BENCH_ROUND_SECONDS:-5}"
+round_rows=()
+round_gw=() round_gw1=() round_floor=() round_vs_floor=()
+round_load() { # URL [LOADGEN_ARGS...]: req/s of a 1-record closed loop; "-" if any answer was not 202
+  local out
+  out="$("$bin/bp_loadgen" --seconds="$round_seconds" --connections="$conns" --records=1 --url="$@")"
+  if [[ "$(field "$out" accepted)" == "$(field "$out" requests)" && "$(field "$out" errors)" == 0 ]]; then
+    field "$out" req_per_s
+  else
+    echo "-"
+  fi
+}
+paired_rounds() {
+  local i t order rps bound floor
+  local -A r
+  local all=(null null1 gw gw1 floor floor1)
+  for ((i = 1; i <= rounds; i++)); do
+    order=("${all[@]}")
+    ((i % 2)) || order=(floor1 floor gw1 gw null1 null)
+    for t in "${order[@]}"; do
+      case "$t" in
+        null) r[$t]="$(round_load "http://127.0.0.1:$null_port/x")" ;;
+        null1) r[$t]="$(round_load "http://127.0.0.1:$null1_port/x")" ;;
+        gw) r[$t]="$(round_load "$gw/v1/ingest/$pipe" --key="$key")" ;;
+        gw1) r[$t]="$(round_load "$gw1/v1/ingest/$pipe" --key="$key")" ;;
+        floor) r[$t]="$(round_load "http://127.0.0.1:$floor_port/x")" ;;
+        floor1) r[$t]="$(round_load "http://127.0.0.1:$floor1_port/x")" ;;
+      esac
+    done
+    # The bound: the better no-op server, or the buffer's bound if lower; the floor at its best.
+    bound="$(awk -v a="${r[null]}" -v b="${r[null1]}" -v j="$(field "$js_one" msg_per_s)" \
+      'BEGIN { m = (a + 0 > b + 0 ? a : b); if (j != "" && j + 0 < m + 0) m = j; print m + 0 }')"
+    floor="$(awk -v a="${r[floor]}" -v b="${r[floor1]}" 'BEGIN { print (a + 0 > b + 0 ? a : b) + 0 }')"
+    round_gw+=("$(percent "${r[gw]}" "$bound")")
+    round_gw1+=("$(percent "${r[gw1]}" "$bound")")
+    round_floor+=("$(percent "$floor" "$bound")")
+    round_vs_floor+=("$(percent "${r[gw1]}" "${r[floor1]}")")
+    round_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[gw]} ($(ratio "${r[gw]}" "$bound")) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[floor]} / ${r[floor1]} ($(ratio "$floor" "$bound")) |")
+  done
+}
+# percent A B: 100 * A / B unrounded, empty when either is missing (a round with a failed load).
+percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || a == "" || b + 0 <= 0) print ""; else printf "%.2f", 100 * a / b }'; }
+# median V...: the median of the non-empty values (two decimals, the figure judged), empty if
+# none; shown V: the same with one decimal and a percent sign, "-" if empty.
+median() {
+  printf '%s\n' "$@" | grep . | sort -n | awk '{ v[++n] = $1 } END {
+    if (n) printf "%.2f", (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }'
+}
+shown() { if [[ -n "$1" ]]; then printf '%.1f%%' "$1"; else echo "-"; fi; }
+rounds_table() {
+  echo "| round | order | bound: no-op server, one thread per core / one thread | gateway (of bound) | gateway, one I/O thread (of bound) | floor / floor with one I/O thread (the better, of bound) |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  printf '%s\n' "${round_rows[@]}"
+  echo
+  echo "Median of $rounds rounds of ${round_seconds} s windows (req/s of 1 record, closed loop): the gateway $(shown "$(median "${round_gw[@]}")") of the bound, with one I/O thread $(shown "$(median "${round_gw1[@]}")"); the floor at its best $(shown "$(median "${round_floor[@]}")"); the one-thread gateway reached $(shown "$(median "${round_vs_floor[@]}")") of the one-thread floor."
+}
+paired_rounds
+
 profiled "1 record/request, closed loop" one --url="$gw/v1/ingest/$pipe" --key="$key" --records=1
 peak="$(field "$one" req_per_s)"
 server_pid="$floor_pid" profiled "floor: 1 record/request, closed loop" floor_one --url="http://127.0.0.1:$floor_port/x" --records=1
@@ -236,6 +302,8 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   echo "| one I/O thread: 1 record, closed loop | $(field "$one_t1" req_per_s) | $(field "$one_t1" p50_ms) | $(field "$one_t1" p99_ms) | http $(field "$one_bound" req_per_s) |"
   echo "| one I/O thread: 1 record, open loop at half its peak | $(field "$half_t1" req_per_s) | $(field "$half_t1" p50_ms) | $(field "$half_t1" p99_ms) | inside the gateway: $(gateway_side "$BP_DATA_DIR/t0" "$BP_DATA_DIR/t1") |"
   echo "| one I/O thread: 100 records, closed loop | $(field "$hundred_t1" req_per_s) | $(field "$hundred_t1" p50_ms) | $(field "$hundred_t1" p99_ms) | http $(field "$hundred_bound" req_per_s) |"
+  echo
+  rounds_table
   echo
   echo "HTTP bounds: one thread per core $(field "$one_bound_all" req_per_s) / $(field "$hundred_bound_all" req_per_s) req/s, one thread $(field "$one_bound_single" req_per_s) / $(field "$hundred_bound_single" req_per_s) (1 / 100 records); the better is the bound."
   echo
@@ -270,7 +338,6 @@ bench_soak
 rss_kb="$(awk '/VmHWM/{print $2}' "/proc/$gw_pid/status")"
 stored="$(curl -sf "http://127.0.0.1:$BP_NATS_MONITOR_PORT/jsz?streams=1" | grep -o '"messages": *[0-9]*' | head -n 1 | grep -o '[0-9]*$')"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 min() { awk -v a="$1" -v b="$2" 'BEGIN{ print (a < b ? a : b) }'; }
 bound_one="$(min "$(field "$one_bound" req_per_s)" "$(field "$js_one" msg_per_s)")"
 bound_hundred="$(min "$(field "$hundred_bound" req_per_s)" "$(field "$js_hundred" msg_per_s)")"
@@ -286,6 +353,7 @@ row() { # label result bound
 ratio_at_least() {
   awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { if (a == "" || b == "" || b <= 0) print "no data"; else print (100 * a / b >= t ? "met" : "not met") }'
 }
+median_at_least() { awk -v m="$1" -v t="$2" 'BEGIN { if (m == "") print "no data"; else print (m + 0 >= t ? "met" : "not met") }'; }
 value_below() { awk -v a="$1" -v t="$2" 'BEGIN { if (a == "") print "no data"; else print (a + 0 < t ? "met" : "not met") }'; }
 targets() {
   local floor_best e2e_verdict
@@ -294,7 +362,7 @@ targets() {
   [[ "$e2e_rows" == "$e2e_accepted" || "$e2e_verdict" == "no data" ]] || e2e_verdict="not met (rows missing)"
   echo "| target | measured in this run (the default gateway; one I/O thread beside it) | |"
   echo "| --- | --- | --- |"
-  echo "| 1 record/request ≥ 60% of the bound | $(ratio "$(field "$one" req_per_s)" "$bound_one") (one I/O thread $(ratio "$(field "$one_t1" req_per_s)" "$bound_one")) | $(ratio_at_least "$(field "$one" req_per_s)" "$bound_one" 60); the floor at its best: $(ratio "$(field "$floor_best" req_per_s)" "$bound_one") |"
+  echo "| 1 record/request ≥ 60% of the bound | the median of $rounds paired rounds: $(shown "$(median "${round_gw[@]}")") (one I/O thread $(shown "$(median "${round_gw1[@]}")")); the $seconds-s windows above: $(ratio "$(field "$one" req_per_s)" "$bound_one") (one I/O thread $(ratio "$(field "$one_t1" req_per_s)" "$bound_one")) | $(median_at_least "$(median "${round_gw[@]}")" 60) (the paired median); the floor at its best: $(shown "$(median "${round_floor[@]}")") paired, $(ratio "$(field "$floor_best" req_per_s)" "$bound_one") in the windows above |"
   echo "| p99 < 5 ms at half the peak | at the load generator $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1") | $(value_below "$(field "$half" p99_ms)" 5) at the load generator; the floor at the same rate: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
   echo "| 100 records/request ≥ 60% of the bound | $(ratio "$(field "$hundred" req_per_s)" "$bound_hundred") (one I/O thread $(ratio "$(field "$hundred_t1" req_per_s)" "$bound_hundred")) | $(ratio_at_least "$(field "$hundred" req_per_s)" "$bound_hundred" 60); the floor: $(ratio "$(field "$floor_hundred" req_per_s)" "$bound_hundred") |"
   echo "| Postgres sink ≥ 70% of COPY | $(ratio "$pg_sink_rps" "$pg_copy_rps") (batches of 10000: $(ratio "$pg_big_rps" "$pg_copy_rps")) | $(ratio_at_least "$pg_sink_rps" "$pg_copy_rps" 70) |"
@@ -321,6 +389,11 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   row "gateway with one I/O thread (BP_THREADS=1), 1 record/request, closed loop" "$one_t1" "$bound_one"
   row "the same, open loop at half its peak" "$half_t1" "$bound_one"
   row "the same, 100 records/request, closed loop" "$hundred_t1" "$bound_hundred"
+  echo
+  echo "Paired rounds of 1 record/request, the measure the one-record target is judged by (the order of"
+  echo "each round is reversed in the next; every ratio is taken within its round):"
+  echo
+  rounds_table
   echo
   echo "The floor (bench/publish_server.cc) does only what ingest cannot skip: it reads the request,"
   echo "publishes the body with the gateway's headers over the gateway's NATS publisher, waits for the"
