@@ -76,6 +76,22 @@ TEST_CASE("json::quote writes what RapidJSON's Writer writes, for every byte and
 
 // scan() takes three paths: ASCII text is parsed from a scratch copy in place, other text with
 // UTF-8 checked; each must give parse()'s verdict, word for word.
+// RFC 8259: control characters must be escaped inside strings. Debian's RapidJSON 1.1.0 has SSE2
+// string scans (RAPIDJSON_SSE2) that let 0x1A-0x1F through, unescaped, both ways; this holds the
+// build to the byte-at-a-time code, for every control byte, at every offset of a 16-byte block.
+TEST_CASE("raw control characters in a string are refused by parse and scan, and quote escapes them") {
+  for (int c = 0; c < 0x20; ++c) {
+    for (size_t pad = 0; pad < 16; ++pad) {
+      std::string doc = "{\"k\":\"" + std::string(pad, 'x') + static_cast<char>(c) + std::string(20, 'y') + "\"}";
+      INFO("byte " << c << " after " << pad << " characters");
+      CHECK_FALSE(bp::json::parse(doc).ok());
+      CHECK_FALSE(bp::json::scan(doc).ok());
+    }
+    std::string quoted = bp::json::quote(std::string(17, 'a') + static_cast<char>(c) + std::string(17, 'b'));
+    for (char q : quoted) CHECK(static_cast<unsigned char>(q) >= 0x20);
+  }
+}
+
 TEST_CASE("json::scan agrees with json::parse on ASCII, UTF-8, bad UTF-8, escapes and NUL bytes") {
   using namespace std::string_literals;
   const std::vector<std::string> docs = {
