@@ -2,7 +2,6 @@
 #include "bp/uuid.h"
 
 #include <array>
-#include <cctype>
 #include <cstdint>
 #include <random>
 
@@ -30,29 +29,45 @@ std::string v4() {
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
+  char text[36];
+  size_t k = 0;
   for (size_t i = 0; i < b.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 0x0f];
+    if (i == 4 || i == 6 || i == 8 || i == 10) text[k++] = '-';
+    text[k++] = kHex[b[i] >> 4];
+    text[k++] = kHex[b[i] & 0x0f];
   }
-  return out;
+  return std::string(text, sizeof text);
 }
 
+namespace {
+constexpr std::array<bool, 256> kHexDigit = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  return t;
+}();
+bool all_hex(std::string_view s) {
+  bool ok = true;
+  for (char c : s) ok &= kHexDigit[static_cast<unsigned char>(c)];
+  return ok;
+}
+// ASCII only, not the locale's tolower: a valid UUID is hex digits and dashes.
+char lower(char c) { return static_cast<char>(c + (static_cast<unsigned char>(c - 'A') < 26 ? 'a' - 'A' : 0)); }
+}  // namespace
+
 bool is_valid(std::string_view text) {
-  if (text.size() != 36) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
-  }
-  return true;
+  return text.size() == 36 && text[8] == '-' && text[13] == '-' && text[18] == '-' && text[23] == '-' &&
+         all_hex(text.substr(0, 8)) && all_hex(text.substr(9, 4)) && all_hex(text.substr(14, 4)) &&
+         all_hex(text.substr(19, 4)) && all_hex(text.substr(24, 12));
 }
 
 std::string normalize(std::string_view text) {
   std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out) c = lower(c);
   return out;
+}
+
+void normalize_to(std::string_view text, char (&out)[36]) {
+  for (size_t i = 0; i < sizeof out; ++i) out[i] = i < text.size() ? lower(text[i]) : '\0';
 }
 
 }  // namespace bp::uuid

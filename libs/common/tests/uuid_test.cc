@@ -23,5 +23,11 @@ TEST_CASE("uuid::is_valid accepts only the 8-4-4-4-12 hex form") {
   CHECK_FALSE(bp::uuid::is_valid("123e4567-e89b-12d3-a456-42661417400g"));
   CHECK_FALSE(bp::uuid::is_valid("123e4567-e89b-12d3-a456-4266141740000"));
   CHECK_FALSE(bp::uuid::is_valid(""));
+  // Hex digits only: letters past F, and the bytes a locale might call digits, are not.
+  CHECK_FALSE(bp::uuid::is_valid("123e4567-e89b-12d3-a456-42661417400G"));
+  CHECK_FALSE(bp::uuid::is_valid("123e4567-e89b-12d3-a456-42661417400\xb2"));
   CHECK(bp::uuid::normalize("ABCDEF00-0000-4000-8000-000000000000") == "abcdef00-0000-4000-8000-000000000000");
+  char into[36];
+  bp::uuid::normalize_to("ABCDEF00-0000-4000-8000-00000000000A", into);
+  CHECK(std::string(into, sizeof into) == "abcdef00-0000-4000-8000-00000000000a");
 }

@@ -38,11 +38,11 @@ const std::array<int, 256>& base64_values() {
 }  // namespace
 
 std::string hex_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out.push_back(kHexDigits[b >> 4]);
-    out.push_back(kHexDigits[b & 0x0f]);
+  std::string out(bytes.size() * 2, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto b = static_cast<unsigned char>(bytes[i]);
+    out[2 * i] = kHexDigits[b >> 4];
+    out[2 * i + 1] = kHexDigits[b & 0x0f];
   }
   return out;
 }

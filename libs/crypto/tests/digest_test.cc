@@ -14,6 +14,9 @@ TEST_CASE("sha256 matches the FIPS 180-2 vectors") {
   const std::string raw = sha256_raw("abc");
   CHECK(raw.size() == 32);
   CHECK(hex_encode(raw) == sha256_hex("abc"));
+  char into[64];
+  sha256_hex_to("abc", into);
+  CHECK(std::string(into, sizeof into) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST_CASE("hmac_sha256 matches RFC 4231 test case 2") {

@@ -68,21 +68,58 @@ Response Gateway::reject(unsigned status, const char* code, std::string message,
 
 boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const std::string& pipe_id,
                                                       const Peer& peer, const std::string& request_id) {
+  // Both lookups are answered from memory on almost every request; only a miss or an expired
+  // entry awaits the control-plane, in a coroutine of its own (its frame is paid for only then).
+  IngestStep step;
+  {
+    IngestLookups looked;  // not kept in this frame: the check is done when the block ends
+    step = ingest_checks(req, pipe_id, peer, request_id, looked);
+  }
+  if (needs_lookup(step)) co_await ingest_lookups(req, pipe_id, peer, request_id, step);
+  if (auto* answer = std::get_if<Response>(&step)) co_return std::move(*answer);
+  auto& admitted = std::get<Admitted>(step);
+  int64_t records = admitted.publish.record_count;
+  auto bytes = static_cast<int64_t>(admitted.publish.payload.size());
+  auto outcome = co_await publisher_->publish(std::move(admitted.publish));
+  co_return published(*admitted.pipe, outcome, records, bytes, request_id, admitted.echo, admitted.cross_origin);
+}
+
+// Awaits each lookup the caches could not answer from memory and checks again with its answer,
+// until the checks have an answer or a message to publish. Each lookup is awaited at most once:
+// its answer, found or not, is kept in `looked`.
+boost::asio::awaitable<void> Gateway::ingest_lookups(const Request& req, const std::string& pipe_id,
+                                                     const Peer& peer, const std::string& request_id,
+                                                     IngestStep& step) {
+  IngestLookups looked;
+  while (needs_lookup(step)) {
+    if (auto* need = std::get_if<NeedPipe>(&step)) {
+      looked.pipe = co_await pipes_.get(need->id);
+    } else {
+      looked.key = co_await keys_.get(std::get<NeedKey>(step).hash);
+    }
+    step = ingest_checks(req, pipe_id, peer, request_id, looked);
+  }
+}
+
+Gateway::IngestStep Gateway::ingest_checks(const Request& req, const std::string& pipe_id, const Peer& peer,
+                                           const std::string& request_id, IngestLookups& looked) {
   auto origin = header(req, http::field::origin);
   bool cross_origin = origin.has_value();
-  if (!uuid::is_valid(pipe_id)) co_return reject(400, "invalid_pipe_id", "pipe_id must be a UUID", cross_origin);
-  // Both lookups are answered from memory on almost every request; only a miss or an expired
-  // entry awaits the cache's coroutine.
-  std::string id = uuid::normalize(pipe_id);
-  auto found = pipes_.fresh(id);
-  if (!found) found = co_await pipes_.get(id);
-  auto pipe = only_active(std::move(*found));
-  if (!pipe) {
-    if (pipe.error().code == ErrorCode::kNotFound) {
-      co_return reject(404, "pipe_not_found", "No active pipe with this id", cross_origin);
-    }
+  if (!uuid::is_valid(pipe_id)) return reject(400, "invalid_pipe_id", "pipe_id must be a UUID", cross_origin);
+  if (!looked.pipe) {
+    char normalized[36];
+    uuid::normalize_to(pipe_id, normalized);
+    std::string_view id(normalized, sizeof normalized);
+    looked.pipe = pipes_.fresh(id);
+    if (!looked.pipe) return NeedPipe{std::string(id)};
+  }
+  const auto& pipe = *looked.pipe;
+  if (!pipe && pipe.error().code != ErrorCode::kNotFound) {
     log::error("pipe lookup failed", {{"request_id", request_id}, {"error", pipe.error().message}});
-    co_return reject(500, "server_error", "Could not look up the pipe", cross_origin);
+    return reject(500, "server_error", "Could not look up the pipe", cross_origin);
+  }
+  if (!pipe || (*pipe)->status() == "inactive") {
+    return reject(404, "pipe_not_found", "No active pipe with this id", cross_origin);
   }
   const v1::Pipe& p = **pipe;
   // Known before authentication so that a browser page can read why its request failed.
@@ -91,36 +128,36 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
   if (p.require_api_key()) {
     auto token = bearer_token(req);
     if (token.empty()) {
-      co_return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>", cross_origin,
-                       verdict.echo);
+      return reject(401, "unauthorized", "Missing API key: send Authorization: Bearer <api_key>", cross_origin,
+                    verdict.echo);
     }
-    std::string hash = crypto::sha256_hex(token);
-    auto cached_key = keys_.fresh(hash);
-    if (!cached_key) cached_key = co_await keys_.get(hash);
-    auto& key = *cached_key;
+    if (!looked.key) {
+      char hex[64];
+      crypto::sha256_hex_to(token, hex);
+      std::string_view hash(hex, sizeof hex);
+      looked.key = keys_.fresh(hash);
+      if (!looked.key) return NeedKey{std::string(hash)};
+    }
+    auto& key = *looked.key;
     if (!key) {
       if (key.error().code == ErrorCode::kNotFound) {
-        co_return reject(401, "unauthorized", "Invalid API key", cross_origin, verdict.echo);
+        return reject(401, "unauthorized", "Invalid API key", cross_origin, verdict.echo);
       }
       log::error("API key lookup failed", {{"request_id", request_id}, {"error", key.error().message}});
-      co_return reject(500, "server_error", "Could not check the API key", cross_origin, verdict.echo);
+      return reject(500, "server_error", "Could not check the API key", cross_origin, verdict.echo);
     }
     // A valid key of another workspace is as good as no key here.
     if ((*key)->workspace_id != p.workspace_id()) {
-      co_return reject(401, "unauthorized", "Invalid API key", cross_origin, verdict.echo);
+      return reject(401, "unauthorized", "Invalid API key", cross_origin, verdict.echo);
     }
   } else if (auto refused = check_cors_only(p, origin)) {
-    co_return reject(refused->status, refused->code.c_str(), refused->message, false);
+    return reject(refused->status, refused->code.c_str(), refused->message, false);
   }
-  if (!verdict.allowed) co_return reject(403, "forbidden", "Origin not allowed for this pipe", cross_origin);
+  if (!verdict.allowed) return reject(403, "forbidden", "Origin not allowed for this pipe", cross_origin);
 
   auto admitted = admit(req, p, peer, request_id, verdict.echo, cross_origin);
-  if (auto* refused = std::get_if<Response>(&admitted)) co_return std::move(*refused);
-  auto& publish = std::get<PublishRequest>(admitted);
-  int64_t records = publish.record_count;
-  auto bytes = static_cast<int64_t>(publish.payload.size());
-  auto outcome = co_await publisher_->publish(std::move(publish));
-  co_return published(p, outcome, records, bytes, request_id, verdict.echo, cross_origin);
+  if (auto* refused = std::get_if<Response>(&admitted)) return std::move(*refused);
+  return Admitted{std::move(std::get<PublishRequest>(admitted)), *pipe, std::move(verdict.echo), cross_origin};
 }
 
 // After the lookups: limits, content type, the body, the idempotency key; the message to publish

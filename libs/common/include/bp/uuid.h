@@ -12,5 +12,7 @@ std::string v4();
 bool is_valid(std::string_view text);
 // Lowercases a valid UUID (callers check is_valid first).
 std::string normalize(std::string_view text);
+// The same into a buffer of the caller's, allocating nothing (the gateway does it per request).
+void normalize_to(std::string_view text, char (&out)[36]);
 
 }  // namespace bp::uuid

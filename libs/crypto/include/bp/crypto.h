@@ -10,6 +10,8 @@ namespace bp::crypto {
 
 // SHA-256 as lowercase hex (64 chars).
 std::string sha256_hex(std::string_view data);
+// The same into a buffer of the caller's, allocating nothing (the gateway hashes a key per request).
+void sha256_hex_to(std::string_view data, char (&out)[64]);
 // SHA-256 as 32 raw bytes.
 std::string sha256_raw(std::string_view data);
 // HMAC-SHA256 as 32 raw bytes.

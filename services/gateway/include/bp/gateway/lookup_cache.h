@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bp/gateway/await_callback.h"
@@ -63,7 +64,7 @@ class LookupCache {
 
   // A value within its TTL, or nothing: the hot path's check, which needs no coroutine (a
   // coroutine frame is an allocation). get() does the rest.
-  std::optional<Result<Value>> fresh(const std::string& key) {
+  std::optional<Result<Value>> fresh(std::string_view key) {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(key);
     if (it == entries_.end() || !it->second.result ||
@@ -148,7 +149,7 @@ class LookupCache {
   Fetch fetch_;
   std::chrono::milliseconds ttl_;
   std::mutex mutex_;
-  std::map<std::string, Entry> entries_;
+  std::map<std::string, Entry, std::less<>> entries_;  // transparent: fresh() looks up a string_view
   uint64_t evictions_ = 0;  // guarded by mutex_
   std::atomic<uint64_t> hits_{0}, misses_{0};
 };
