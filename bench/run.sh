@@ -110,20 +110,25 @@ gateway_side() { # BEFORE AFTER: "99.7% within 5 ms, p99 ≤ 2.5 ms"
 gw_pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
 nats_pid="$(cat "$BP_DATA_DIR/run/nats.pid")"
 hz="$(getconf CLK_TCK)"
+# The gateway's settings as the stack started it (BP_* and its allocator setting, decision 0012).
+gateway_env=()
+while IFS= read -r line; do gateway_env+=("$line"); done < <(grep -E '^(BP_[A-Z0-9_]*|GLIBC_TUNABLES)=' "$BP_DATA_DIR/run/gateway.config")
 # The floor (bench/publish_server.cc): HTTP, the publish with the gateway's headers over the
-# gateway's publisher, the ack, 202; nothing else. Same subject, so the same stream and consumer.
-"$bin/bp_publish_server" "$floor_port" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" &
+# gateway's publisher, the ack, 202; nothing else. Same subject, so the same stream and consumer;
+# the same allocator setting as the gateway, so that the floor stays the best ingest can do.
+floor_env=()
+for line in "${gateway_env[@]}"; do [[ "$line" != GLIBC_TUNABLES=* ]] || floor_env+=("$line"); done
+env "${floor_env[@]}" "$bin/bp_publish_server" "$floor_port" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" &
 floor_pid=$!
 # The floor again with one I/O thread: the floor at its best is the better of the two, as the
 # HTTP bound is (on these shared cores one thread can do more).
-"$bin/bp_publish_server" "$floor1_port" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" 1 &
+env "${floor_env[@]}" "$bin/bp_publish_server" "$floor1_port" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" 1 &
 floor1_pid=$!
 sleep 0.5
 # The gateway again with one I/O thread (BP_THREADS=1), the stack's settings otherwise: on two
 # cores shared with nats-server and the load generator it trades 100-record throughput for the
 # throughput and tail of small requests (docs/BENCHMARKS.md).
-# shellcheck disable=SC2046 # one word per setting
-env $(grep '^BP_' "$BP_DATA_DIR/run/gateway.config") "BP_HTTP_LISTEN=127.0.0.1:$gw1_port" BP_THREADS=1 \
+env "${gateway_env[@]}" "BP_HTTP_LISTEN=127.0.0.1:$gw1_port" BP_THREADS=1 \
   "$bin/batchpipe-gateway" >"$BP_DATA_DIR/gateway-one-thread.log" 2>&1 &
 gw1_pid=$!
 gw1="http://127.0.0.1:$gw1_port"

@@ -74,6 +74,9 @@ svc_config() {
       "BP_HTTP_LISTEN=127.0.0.1:$http_port"
       "BP_CONTROL_PLANE_ADDR=$(control_plane_target)"
       "BP_NATS_URL=$nats_url"
+      # glibc's per-thread cache keeps 7 freed blocks of each size; the gateway frees a burst of
+      # requests at once when their acks arrive (decision 0012). Yours wins if you set one.
+      "GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.tcache_count=64}"
     )
     SVC_PORTS=("$http_port BP_GATEWAY_PORT")
     SVC_ADDR="http 127.0.0.1:$http_port"
