@@ -1,6 +1,7 @@
 // JSON parsing: depth bound, trailing data, typed accessors.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -174,4 +175,77 @@ TEST_CASE("json::split_array refuses what is not one valid array, with parse()'s
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("deeper") != std::string::npos);
   CHECK(bp::json::split_array("[" + std::string(63, '[') + std::string(63, ']') + "]", 64).ok());
+}
+
+namespace {
+// Random JSON-like text: valid documents from a small grammar that favours what scan()'s quick
+// path handles, then, half the time, a few bytes changed, inserted or dropped.
+std::string random_value(std::mt19937& rng, int depth) {
+  static const std::vector<std::string> atoms = {
+      "0", "-0", "7", "-12", "3.25", "-0.5", "123456789012345678", "1234567890123456789", "1e5", "2E-3",
+      "1.", ".5", "01", "-", "true", "false", "null", "tru", "nul",
+      "\"\"", "\"plain text, long enough for a whole word\"", "\"tab\\t quote\\\" back\\\\ slash\\/\"",
+      "\"\\u00e9\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\x\"", "\"caf\xc3\xa9\"", "\"a\x01" "b\"", "\"a\x1f" "b\"",
+      "\"a\x7f\"", "\"\xff\""};
+  std::uniform_int_distribution<int> pick(0, 9);
+  int kind = depth > 6 ? 9 : pick(rng);
+  if (kind < 2) {
+    std::string out = "{";
+    int n = pick(rng) % 4;
+    for (int i = 0; i < n; ++i) {
+      out += (i ? "," : "") + std::string(pick(rng) < 2 ? " " : "") + "\"k" + std::to_string(i) + "\":" + random_value(rng, depth + 1);
+    }
+    return out + "}";
+  }
+  if (kind < 4) {
+    std::string out = "[";
+    int n = pick(rng) % 5;
+    for (int i = 0; i < n; ++i) out += (i ? ",\n" : "") + random_value(rng, depth + 1);
+    return out + "]";
+  }
+  return atoms[std::uniform_int_distribution<size_t>(0, atoms.size() - 1)(rng)];
+}
+}  // namespace
+
+// scan() first tries a quick pass of its own and leaves the rest to RapidJSON; whatever it
+// accepts must be what parse() accepts, with the same shape, and what it refuses, refused with
+// parse()'s error.
+TEST_CASE("json::scan agrees with json::parse on random documents and their mutations") {
+  std::mt19937 rng(20261205);
+  static const std::string bytes = "{}[],:\"\\ \n\t0123456789-.eEtrufalsn\x01\x1f\x7f\x80\xff";
+  int accepted = 0;
+  for (int round = 0; round < 40000; ++round) {
+    std::string doc = random_value(rng, 0);
+    if (round % 2) {
+      int edits = 1 + static_cast<int>(rng() % 3);
+      for (int e = 0; e < edits && !doc.empty(); ++e) {
+        size_t at = rng() % doc.size();
+        char b = bytes[rng() % bytes.size()];
+        switch (rng() % 3) {
+          case 0: doc[at] = b; break;
+          case 1: doc.insert(doc.begin() + static_cast<long>(at), b); break;
+          default: doc.erase(at, 1);
+        }
+      }
+    }
+    int depth = 1 + static_cast<int>(rng() % 8);
+    INFO("document: " << doc << " max depth " << depth);
+    auto scanned = bp::json::scan(doc, depth);
+    auto parsed = bp::json::parse(doc, depth);
+    REQUIRE(scanned.ok() == parsed.ok());
+    if (!scanned.ok()) {
+      CHECK(scanned.error().message == parsed.error().message);
+      continue;
+    }
+    ++accepted;
+    const auto& v = *parsed;
+    CHECK(scanned->root == (v.IsObject() ? bp::json::Shape::kObject : v.IsArray() ? bp::json::Shape::kArray : bp::json::Shape::kOther));
+    if (v.IsArray()) {
+      CHECK(scanned->elements == v.Size());
+      bool all_objects = true;
+      for (const auto& e : v.GetArray()) all_objects = all_objects && e.IsObject();
+      CHECK(scanned->all_objects == all_objects);
+    }
+  }
+  CHECK(accepted > 10000);  // the grammar makes valid documents, not only refusals
 }
