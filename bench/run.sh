@@ -9,18 +9,8 @@ conns="${BP_BENCH_CONNECTIONS:-64}"
 bin="${BP_BUILD_DIR:-$repo/build}/bin"
 cd "$repo"
 
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
-
-export BP_DATA_DIR="/var/tmp/bp-bench-$$"
-export BP_PG_PORT="$(free_port)" BP_NATS_PORT="$(free_port)" BP_NATS_MONITOR_PORT="$(free_port)"
-export BP_GATEWAY_PORT="$(free_port)" BP_CONTROL_PLANE_GRPC_PORT="$(free_port)"
-export BP_CONTROL_PLANE_HTTP_PORT="$(free_port)" BP_WORKER_HTTP_PORT="$(free_port)"
+# shellcheck source=bench/stack.sh
+source "$repo/bench/stack.sh"
 null_port="$(free_port)"
 null1_port="$(free_port)"
 floor_port="$(free_port)"
@@ -32,27 +22,11 @@ cleanup() {
   [[ -z "${gw1_pid:-}" ]] || kill "$gw1_pid" 2>/dev/null || true
   [[ -z "${floor_pid:-}" ]] || kill "$floor_pid" 2>/dev/null || true
   [[ -z "${floor1_pid:-}" ]] || kill "$floor1_pid" 2>/dev/null || true
-  bash deploy/batchpipe.sh down >/dev/null 2>&1 || true
-  rm -rf -- "$BP_DATA_DIR"
+  bench_stack_down
 }
 trap cleanup EXIT
+bench_stack_up
 
-up_log="$(bash deploy/batchpipe.sh up 2>&1)" || { echo "$up_log" >&2; exit 1; }
-key="$(grep -o 'bp_v1_[A-Za-z0-9]*' <<<"$up_log" | head -n 1)"
-[[ -n "$key" ]] || { echo "no API key in the output of up" >&2; exit 1; }
-gw="http://127.0.0.1:$BP_GATEWAY_PORT"
-auth="Authorization: Bearer $key"
-
-# A pipe with a blocked destination: with interest retention a pipe without destinations keeps
-# nothing, which would measure less work than a real pipe (STACK-NOTES).
-new_pipe() {
-  local body="$1" id
-  id="$(curl -sf -X POST "$gw/v1/pipes" -H "$auth" -H 'Content-Type: application/json' -d "$body" |
-    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)"
-  curl -sf -o /dev/null -X POST "$gw/v1/pipes/$id/destinations" -H "$auth" -H 'Content-Type: application/json' \
-    -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}'
-  echo "$id"
-}
 pipe="$(new_pipe '{"name":"bench"}')"
 cors_pipe="$(new_pipe '{"name":"bench_cors","require_api_key":false}')"
 curl -sf -o /dev/null -X POST "$gw/v1/pipes/$cors_pipe/allowed-origins" -H "$auth" -H 'Content-Type: application/json' \
@@ -110,9 +84,9 @@ gateway_side() { # BEFORE AFTER: "99.7% within 5 ms, p99 ≤ 2.5 ms"
 gw_pid="$(cat "$BP_DATA_DIR/run/gateway.pid")"
 nats_pid="$(cat "$BP_DATA_DIR/run/nats.pid")"
 hz="$(getconf CLK_TCK)"
-# The gateway's settings as the stack started it (BP_* and its allocator setting, decision 0012).
+# The gateway's settings as the stack started it.
 gateway_env=()
-while IFS= read -r line; do gateway_env+=("$line"); done < <(grep -E '^(BP_[A-Z0-9_]*|GLIBC_TUNABLES)=' "$BP_DATA_DIR/run/gateway.config")
+while IFS= read -r line; do gateway_env+=("$line"); done < <(gateway_settings)
 # The floor (bench/publish_server.cc): HTTP, the publish with the gateway's headers over the
 # gateway's publisher, the ack, 202; nothing else. Same subject, so the same stream and consumer;
 # the same allocator setting as the gateway, so that the floor stays the best ingest can do.

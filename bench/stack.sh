@@ -1,0 +1,45 @@
+# Shared by the bench scripts (sourced): a private local stack on free ports, in
+# /var/tmp/bp-bench-<pid>, with the first API key; pipes as the scenarios need them. Sourcing it
+# sets BP_DATA_DIR, so that nothing here can touch a stack of yours.
+export BP_DATA_DIR="/var/tmp/bp-bench-$$"
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+# bench_stack_up: starts the stack (deploy/batchpipe.sh up) on free ports; sets key, gw and auth.
+bench_stack_up() {
+  export BP_PG_PORT="$(free_port)" BP_NATS_PORT="$(free_port)" BP_NATS_MONITOR_PORT="$(free_port)"
+  export BP_GATEWAY_PORT="$(free_port)" BP_CONTROL_PLANE_GRPC_PORT="$(free_port)"
+  export BP_CONTROL_PLANE_HTTP_PORT="$(free_port)" BP_WORKER_HTTP_PORT="$(free_port)"
+  local up_log
+  up_log="$(bash deploy/batchpipe.sh up 2>&1)" || { echo "$up_log" >&2; return 1; }
+  key="$(grep -o 'bp_v1_[A-Za-z0-9]*' <<<"$up_log" | head -n 1)"
+  [[ -n "$key" ]] || { echo "no API key in the output of up" >&2; return 1; }
+  gw="http://127.0.0.1:$BP_GATEWAY_PORT"
+  auth="Authorization: Bearer $key"
+}
+
+bench_stack_down() {
+  bash deploy/batchpipe.sh down >/dev/null 2>&1 || true
+  rm -rf -- "$BP_DATA_DIR"
+}
+
+# new_pipe BODY: a pipe with a blocked destination (with interest retention a pipe without
+# destinations keeps nothing, which would measure less work than a real pipe: STACK-NOTES).
+new_pipe() {
+  local body="$1" id
+  id="$(curl -sf -X POST "$gw/v1/pipes" -H "$auth" -H 'Content-Type: application/json' -d "$body" |
+    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)"
+  curl -sf -o /dev/null -X POST "$gw/v1/pipes/$id/destinations" -H "$auth" -H 'Content-Type: application/json' \
+    -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}'
+  echo "$id"
+}
+
+# gateway_settings: the stack's gateway settings (BP_* and its allocator setting, decision 0012),
+# one per line, for starting another gateway like it.
+gateway_settings() { grep -E '^(BP_[A-Z0-9_]*|GLIBC_TUNABLES)=' "$BP_DATA_DIR/run/gateway.config"; }
