@@ -6,6 +6,7 @@
 # the counts and divides them by the requests the gateway answered meanwhile.
 # Usage: bash bench/instructions.sh [SECONDS=5] [RECORDS=1] [GATEWAY_BINARY...]
 set -euo pipefail
+export LC_NUMERIC=C
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 seconds="${1:-5}"
 records="${2:-1}"
@@ -41,17 +42,20 @@ for binary in "${binaries[@]}"; do
   env "${settings[@]}" "BP_HTTP_LISTEN=127.0.0.1:$port" BP_THREADS=1 \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" >"$BP_DATA_DIR/callgrind-$port.log" 2>&1 &
   vg_pid=$!
-  for _ in $(seq 300); do curl -sf -o /dev/null "$url/readyz" && break; sleep 0.2; done
+  ready=""
+  for _ in $(seq 300); do curl -sf -o /dev/null "$url/readyz" && ready=1 && break; sleep 0.2; done
+  [[ -n "$ready" ]] || { echo "$binary did not get ready under valgrind: $BP_DATA_DIR/callgrind-$port.log" >&2; exit 1; }
   load "$url" 2 >/dev/null  # connections, caches and the publisher's buffers in their steady state
-  callgrind_control -z "$vg_pid" >/dev/null 2>&1
+  # The scrapes stay outside the counted window; `after` counts itself, hence the - 1 below.
   before="$(requests_total "$url")"
+  callgrind_control -z "$vg_pid" >/dev/null 2>&1 || { echo "callgrind_control -z failed" >&2; exit 1; }
   result="$(load "$url" "$seconds")"
+  callgrind_control -d "$vg_pid" >/dev/null 2>&1 || { echo "callgrind_control -d failed" >&2; exit 1; }
   after="$(requests_total "$url")"
-  callgrind_control -d "$vg_pid" >/dev/null 2>&1
   kill "$vg_pid"
   wait "$vg_pid" 2>/dev/null || true
   vg_pid=""
-  # The dump after zeroing is part 1; the scrape before the loop is counted, the one after not.
+  # The dump after zeroing is part 1.
   total="$(awk '/^summary:/ { print $2; exit }' "$out.1")"
   requests=$((after - before - 1))
   printf '| %s | %s | %s | %s | %s |\n' "$binary" "$records" "$requests" \

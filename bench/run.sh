@@ -3,6 +3,7 @@
 # that answers 202 and does nothing; JetStream async publish of the same payloads), prints a
 # Markdown report and writes it to bench/results/. Usage: bash bench/run.sh [SECONDS=10]
 set -euo pipefail
+export LC_NUMERIC=C  # decimal points in what awk, sort and printf read and write
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 seconds="${1:-10}"
 conns="${BP_BENCH_CONNECTIONS:-64}"
@@ -206,7 +207,7 @@ round_load() { # URL [LOADGEN_ARGS...]: req/s of a 1-record closed loop; "-" if 
   fi
 }
 paired_rounds() {
-  local i t order rps bound floor
+  local i t order bound floor
   local -A r
   local all=(null null1 gw gw1 floor floor1)
   for ((i = 1; i <= rounds; i++)); do
@@ -222,10 +223,15 @@ paired_rounds() {
         floor1) r[$t]="$(round_load "http://127.0.0.1:$floor1_port/x")" ;;
       esac
     done
-    # The bound: the better no-op server, or the buffer's bound if lower; the floor at its best.
-    bound="$(awk -v a="${r[null]}" -v b="${r[null1]}" -v j="$(field "$js_one" msg_per_s)" \
-      'BEGIN { m = (a + 0 > b + 0 ? a : b); if (j != "" && j + 0 < m + 0) m = j; print m + 0 }')"
-    floor="$(awk -v a="${r[floor]}" -v b="${r[floor1]}" 'BEGIN { print (a + 0 > b + 0 ? a : b) + 0 }')"
+    # The bound: the better no-op server, or the buffer's bound if lower; none if either no-op
+    # server failed (the other alone could be the lower). The floor at its best: the better of
+    # the floors that answered, none if neither did.
+    bound="$(awk -v a="${r[null]}" -v b="${r[null1]}" -v j="$(field "$js_one" msg_per_s)" 'BEGIN {
+      if (a == "-" || b == "-") exit
+      m = (a + 0 > b + 0 ? a : b); if (j != "" && j + 0 < m + 0) m = j; print m + 0 }')"
+    floor="$(awk -v a="${r[floor]}" -v b="${r[floor1]}" 'BEGIN {
+      if (a == "-") a = ""; if (b == "-") b = ""; if (a == "" && b == "") exit
+      print (a + 0 > b + 0 ? a : b) + 0 }')"
     round_gw+=("$(percent "${r[gw]}" "$bound")")
     round_gw1+=("$(percent "${r[gw1]}" "$bound")")
     round_floor+=("$(percent "$floor" "$bound")")
@@ -234,7 +240,7 @@ paired_rounds() {
   done
 }
 # percent A B: 100 * A / B unrounded, empty when either is missing (a round with a failed load).
-percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || a == "" || b + 0 <= 0) print ""; else printf "%.2f", 100 * a / b }'; }
+percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || a == "" || b == "" || b + 0 <= 0) print ""; else printf "%.2f", 100 * a / b }'; }
 # median V...: the median of the non-empty values (two decimals, the figure judged), empty if
 # none; shown V: the same with one decimal and a percent sign, "-" if empty.
 median() {

@@ -75,8 +75,9 @@ svc_config() {
       "BP_CONTROL_PLANE_ADDR=$(control_plane_target)"
       "BP_NATS_URL=$nats_url"
       # glibc's per-thread cache keeps 7 freed blocks of each size; the gateway frees a burst of
-      # requests at once when their acks arrive (decision 0012). Yours wins if you set one.
-      "GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.tcache_count=64}"
+      # requests at once when their acks arrive (decision 0012). Added to tunables of yours,
+      # unless they set the count themselves.
+      "GLIBC_TUNABLES=$(gateway_tunables)"
     )
     SVC_PORTS=("$http_port BP_GATEWAY_PORT")
     SVC_ADDR="http 127.0.0.1:$http_port"
@@ -97,6 +98,13 @@ svc_config() {
   *) die "unknown service '$1'" ;;
   esac
   SVC_READY_URL="http://127.0.0.1:$http_port/readyz"
+}
+
+# The gateway's GLIBC_TUNABLES: the caller's, with glibc.malloc.tcache_count=64 unless they set it.
+gateway_tunables() {
+  local tunables="${GLIBC_TUNABLES:-}"
+  [[ "$tunables" == *glibc.malloc.tcache_count=* ]] || tunables="${tunables:+$tunables:}glibc.malloc.tcache_count=64"
+  echo "$tunables"
 }
 
 # svc_start NAME: starts instance NAME and waits until it is ready. One that already runs with

@@ -211,7 +211,7 @@ namespace {
 class QuickScan {
  public:
   QuickScan(std::string_view text, int max_depth)
-      : p_(text.data()), end_(text.data() + text.size()), max_depth_(std::min(max_depth, kMaxDepth)) {}
+      : p_(text.data()), end_(text.data() + text.size()), max_depth_(std::clamp(max_depth, 0, kMaxDepth)) {}
 
   std::optional<Shape> run() {
     skip_space();
@@ -222,7 +222,7 @@ class QuickScan {
       if (c == '{' || c == '[') {
         bool object = c == '{';
         value(object ? Shape::kObject : Shape::kArray);
-        if (depth_ == max_depth_) return std::nullopt;
+        if (depth_ >= max_depth_) return std::nullopt;
         in_object_[depth_++] = object;
         ++p_;
         skip_space();

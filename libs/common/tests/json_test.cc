@@ -75,8 +75,6 @@ TEST_CASE("json::quote writes what RapidJSON's Writer writes, for every byte and
   CHECK(out == "{\"k\":\"v\\n\"");
 }
 
-// scan() takes three paths: ASCII text is parsed from a scratch copy in place, other text with
-// UTF-8 checked; each must give parse()'s verdict, word for word.
 // RFC 8259: control characters must be escaped inside strings. Debian's RapidJSON 1.1.0 has SSE2
 // string scans (RAPIDJSON_SSE2) that let 0x1A-0x1F through, unescaped, both ways; this holds the
 // build to the byte-at-a-time code, for every control byte, at every offset of a 16-byte block.
@@ -93,6 +91,9 @@ TEST_CASE("raw control characters in a string are refused by parse and scan, and
   }
 }
 
+// scan() takes several paths: its own quick pass for plain ASCII JSON, then RapidJSON, on a
+// scratch copy in place for ASCII text and with UTF-8 checked for the rest; each must give
+// parse()'s verdict, word for word.
 TEST_CASE("json::scan agrees with json::parse on ASCII, UTF-8, bad UTF-8, escapes and NUL bytes") {
   using namespace std::string_literals;
   const std::vector<std::string> docs = {
@@ -228,7 +229,7 @@ TEST_CASE("json::scan agrees with json::parse on random documents and their muta
         }
       }
     }
-    int depth = 1 + static_cast<int>(rng() % 8);
+    int depth = static_cast<int>(rng() % 10) - 1;  // -1 and 0 too: no nesting allowed at all
     INFO("document: " << doc << " max depth " << depth);
     auto scanned = bp::json::scan(doc, depth);
     auto parsed = bp::json::parse(doc, depth);
@@ -248,4 +249,17 @@ TEST_CASE("json::scan agrees with json::parse on random documents and their muta
     }
   }
   CHECK(accepted > 10000);  // the grammar makes valid documents, not only refusals
+}
+
+TEST_CASE("json::scan bounds nesting like parse, for any bound, deep or none") {
+  const std::string deep = std::string(300, '[') + std::string(300, ']');
+  for (int depth : {-1, 0, 1, 255, 256, 299, 300, 301}) {
+    for (const std::string& doc : {std::string("[]"), std::string("{}"), std::string("1"), deep}) {
+      INFO("depth " << depth << ", document of " << doc.size() << " bytes");
+      auto scanned = bp::json::scan(doc, depth);
+      auto parsed = bp::json::parse(doc, depth);
+      REQUIRE(scanned.ok() == parsed.ok());
+      if (!scanned.ok()) CHECK(scanned.error().message == parsed.error().message);
+    }
+  }
 }

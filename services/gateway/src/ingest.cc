@@ -87,17 +87,20 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
 }
 
 // Awaits each lookup the caches could not answer from memory and checks again with its answer,
-// until the checks have an answer or a message to publish. Each lookup is awaited at most once:
-// its answer, found or not, is kept in `looked`.
+// until the checks have an answer or a message to publish. Each lookup is made at most once per
+// request: its answer, found or not, is kept in `looked`, and a key miss brings the pipe the
+// first pass found.
 boost::asio::awaitable<void> Gateway::ingest_lookups(const Request& req, const std::string& pipe_id,
                                                      const Peer& peer, const std::string& request_id,
                                                      IngestStep& step) {
   IngestLookups looked;
   while (needs_lookup(step)) {
-    if (auto* need = std::get_if<NeedPipe>(&step)) {
-      looked.pipe = co_await pipes_.get(need->id);
+    if (auto* need_pipe = std::get_if<NeedPipe>(&step)) {
+      looked.pipe = co_await pipes_.get(need_pipe->id);
     } else {
-      looked.key = co_await keys_.get(std::get<NeedKey>(step).hash);
+      auto& need_key = std::get<NeedKey>(step);
+      if (!looked.pipe) looked.pipe = std::move(need_key.pipe);
+      looked.key = co_await keys_.get(need_key.hash);
     }
     step = ingest_checks(req, pipe_id, peer, request_id, looked);
   }
@@ -138,7 +141,7 @@ Gateway::IngestStep Gateway::ingest_checks(const Request& req, const std::string
       crypto::sha256_hex_to(token, hex);
       std::string_view hash(hex, sizeof hex);
       looked.key = keys_.fresh(hash);
-      if (!looked.key) return NeedKey{std::string(hash)};
+      if (!looked.key) return NeedKey{std::string(hash), pipe};
     }
     auto& key = *looked.key;
     if (!key) {

@@ -82,6 +82,7 @@ class Gateway {
   };
   struct NeedKey {
     std::string hash;
+    Result<std::shared_ptr<const v1::Pipe>> pipe;  // already found: not looked up again
   };
   using IngestStep = std::variant<Response, Admitted, NeedPipe, NeedKey>;
   static bool needs_lookup(const IngestStep& step) {
