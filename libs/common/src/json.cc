@@ -2,6 +2,7 @@
 #include "bp/json.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -288,11 +289,13 @@ class QuickScan {
     return true;
   }
 
-  // Eight bytes none of which is '"', '\\', below 0x20 or above 0x7F.
-  static bool plain(uint64_t w) {
+  // Of eight bytes read little-endian, a mask whose lowest set bit is the high bit of the first
+  // byte that is '"', '\\', below 0x20 or above 0x7F; 0 if there is none. (Bits above the lowest
+  // may be false: a borrow carries into the next byte. The lowest never is.)
+  static uint64_t special(uint64_t w) {
     constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
     auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-    return ((((w - kOnes * 0x20) & ~w) | w | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) & kHighs) == 0;
+    return (((w - kOnes * 0x20) & ~w) | w | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) & kHighs;
   }
 
   // At the opening quote.
@@ -300,8 +303,15 @@ class QuickScan {
     ++p_;
     for (;;) {
       const char* p = p_;  // a local: the compiler keeps it in a register
-      uint64_t w;
-      while (end_ - p >= 8 && (std::memcpy(&w, p, 8), plain(w))) p += 8;
+      while (end_ - p >= 8) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        if (uint64_t m = special(w)) {
+          p += std::countr_zero(m) / 8;  // straight to the first byte that is not plain
+          break;
+        }
+        p += 8;
+      }
       p_ = p;
       if (p_ == end_) return false;
       auto c = static_cast<unsigned char>(*p_++);
