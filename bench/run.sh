@@ -199,7 +199,7 @@ round_rows=()
 round_gw=() round_gw1=() round_floor=() round_vs_floor=()
 round_load() { # URL [LOADGEN_ARGS...]: req/s of a 1-record closed loop; "-" if any answer was not 202
   local out
-  out="$("$bin/bp_loadgen" --seconds="$round_seconds" --connections="$conns" --records=1 --url="$@")"
+  out="$(seconds="$round_seconds" load --records=1 --url="$@")"
   if [[ "$(field "$out" accepted)" == "$(field "$out" requests)" && "$(field "$out" errors)" == 0 ]]; then
     field "$out" req_per_s
   else

@@ -14,6 +14,30 @@
 namespace bp::json {
 namespace {
 
+// JSON's whitespace (RFC 8259): the only bytes allowed around and between tokens.
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+
+// Of eight bytes read little-endian, a mask with the high bit of each byte that JSON must escape
+// ('"', '\\', below 0x20): zero if there is none, and its lowest set bit is always a true one
+// (Hacker's Delight's "has a byte less than n" and "has a zero byte"; a borrow can set bits only
+// above a real match). Bytes from 0x80 up never match.
+uint64_t escape_mask(uint64_t w) {
+  auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  return ((w - kOnes * 0x20) & ~w & kHighs) | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'));
+}
+
+// How scan() counts a value at `depth`: the root's kind, and a root array's elements.
+void count_value(Shape& shape, int depth, Shape::Kind kind) {
+  if (depth == 0) {
+    shape.root = kind;
+  } else if (depth == 1 && shape.root == Shape::kArray) {
+    ++shape.elements;
+    if (kind != Shape::kObject) shape.all_objects = false;
+  }
+}
+
 // Wraps the DOM builder to count nesting as the iterative parser goes.
 template <class Handler>
 class DepthLimitedHandler {
@@ -102,8 +126,7 @@ Status parse_status(std::string_view text, const BoundedParse& parser) {
   }
   // Reader stops after one value; trailing non-space means the text was not one JSON document.
   for (size_t i = parser.consumed; i < text.size(); ++i) {
-    char c = text[i];
-    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+    if (!is_space(text[i])) {
       return Error::invalid("invalid JSON: unexpected data after the document at offset " + std::to_string(i));
     }
   }
@@ -124,12 +147,7 @@ class ShapeHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Shap
 
  private:
   bool value(Shape::Kind kind) {
-    if (depth_ == 0) {
-      shape_.root = kind;
-    } else if (depth_ == 1 && shape_.root == Shape::kArray) {
-      ++shape_.elements;
-      if (kind != Shape::kObject) shape_.all_objects = false;
-    }
+    count_value(shape_, depth_, kind);
     return true;
   }
   Shape& shape_;
@@ -265,18 +283,10 @@ class QuickScan {
  private:
   static constexpr int kMaxDepth = 256;
 
-  // As scan()'s SAX handler counts: the root's kind, and a root array's elements.
-  void value(Shape::Kind kind) {
-    if (depth_ == 0) {
-      shape_.root = kind;
-    } else if (depth_ == 1 && shape_.root == Shape::kArray) {
-      ++shape_.elements;
-      if (kind != Shape::kObject) shape_.all_objects = false;
-    }
-  }
+  void value(Shape::Kind kind) { count_value(shape_, depth_, kind); }
 
   void skip_space() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    while (p_ != end_ && is_space(*p_)) ++p_;
   }
 
   // `"name"` then `:`, the member's value next.
@@ -289,14 +299,9 @@ class QuickScan {
     return true;
   }
 
-  // Of eight bytes read little-endian, a mask whose lowest set bit is the high bit of the first
-  // byte that is '"', '\\', below 0x20 or above 0x7F; 0 if there is none. (Bits above the lowest
-  // may be false: a borrow carries into the next byte. The lowest never is.)
-  static uint64_t special(uint64_t w) {
-    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-    auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-    return (((w - kOnes * 0x20) & ~w) | w | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) & kHighs;
-  }
+  // escape_mask() plus the bytes above 0x7F: its lowest set bit marks the first byte of the eight
+  // that ends a run of plain string bytes; 0 if there is none.
+  static uint64_t special(uint64_t w) { return escape_mask(w) | (w & kHighs); }
 
   // At the opening quote.
   bool string() {
@@ -370,9 +375,8 @@ class QuickScan {
 Result<Shape> scan(std::string_view text, int max_depth) {
   auto trimmed = [&text] {
     size_t begin = 0, end = text.size();
-    auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
-    while (begin < end && space(text[begin])) ++begin;
-    while (end > begin && space(text[end - 1])) --end;
+    while (begin < end && is_space(text[begin])) ++begin;
+    while (end > begin && is_space(text[end - 1])) --end;
     return text.substr(begin, end - begin);
   };
   if (auto quick = QuickScan(text, max_depth).run()) {
@@ -398,16 +402,6 @@ std::string to_string(const rapidjson::Value& value) {
 
 // As RapidJSON's Writer escapes (the tests hold them to the same output), appended in place:
 // responses quote ids and names on every request, and a StringBuffer costs two allocations.
-namespace {
-// Whether any of 8 bytes must be escaped: below 0x20, '"' or '\\' (Hacker's Delight's "has a byte
-// less than n" and "has a zero byte"; exact as a yes or no, and bytes from 0x80 up never match).
-bool needs_escape(uint64_t w) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-  auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-  return (((w - kOnes * 0x20) & ~w & kHighs) | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) != 0;
-}
-}  // namespace
-
 void quote_to(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   out.reserve(out.size() + s.size() + 2);
@@ -416,7 +410,7 @@ void quote_to(std::string& out, std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     // Eight bytes at a time while none needs escaping (ids and names rarely have any).
     uint64_t word;
-    while (i + 8 <= s.size() && (std::memcpy(&word, s.data() + i, 8), !needs_escape(word))) i += 8;
+    while (i + 8 <= s.size() && (std::memcpy(&word, s.data() + i, 8), escape_mask(word) == 0)) i += 8;
     if (i == s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;

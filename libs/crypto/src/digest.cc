@@ -52,13 +52,9 @@ std::string sha256_hex(std::string_view data) {
 }
 
 void sha256_hex_to(std::string_view data, char (&out)[2 * kSha256Size]) {
-  static constexpr char kHexDigits[] = "0123456789abcdef";
   unsigned char digest[kSha256Size];
   sha256_into(data, digest);
-  for (std::size_t i = 0; i < kSha256Size; ++i) {
-    out[2 * i] = kHexDigits[digest[i] >> 4];
-    out[2 * i + 1] = kHexDigits[digest[i] & 0x0f];
-  }
+  hex_encode_to(std::string_view(reinterpret_cast<const char*>(digest), kSha256Size), out);
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view msg) {

@@ -39,12 +39,16 @@ const std::array<int, 256>& base64_values() {
 
 std::string hex_encode(std::string_view bytes) {
   std::string out(bytes.size() * 2, '\0');
+  hex_encode_to(bytes, out.data());
+  return out;
+}
+
+void hex_encode_to(std::string_view bytes, char* out) {
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     auto b = static_cast<unsigned char>(bytes[i]);
     out[2 * i] = kHexDigits[b >> 4];
     out[2 * i + 1] = kHexDigits[b & 0x0f];
   }
-  return out;
 }
 
 std::optional<std::string> hex_decode(std::string_view hex) {

@@ -49,8 +49,11 @@ std::string Gateway::client_address(const Request& req, const Peer& peer) const 
 
 namespace {
 
+// Ingest treats an inactive pipe as one that does not exist.
+bool inactive(const Result<std::shared_ptr<const v1::Pipe>>& pipe) { return pipe && (*pipe)->status() == "inactive"; }
+
 Result<std::shared_ptr<const v1::Pipe>> only_active(Result<std::shared_ptr<const v1::Pipe>> pipe) {
-  if (pipe && (*pipe)->status() == "inactive") return Error::not_found("pipe is inactive");
+  if (inactive(pipe)) return Error::not_found("pipe is inactive");
   return pipe;
 }
 
@@ -123,7 +126,7 @@ Gateway::IngestStep Gateway::ingest_checks(const Request& req, const std::string
     log::error("pipe lookup failed", {{"request_id", request_id}, {"error", pipe.error().message}});
     return reject(500, "server_error", "Could not look up the pipe", cross_origin);
   }
-  if (!pipe || (*pipe)->status() == "inactive") {
+  if (!pipe || inactive(pipe)) {
     return reject(404, "pipe_not_found", "No active pipe with this id", cross_origin);
   }
   const v1::Pipe& p = **pipe;

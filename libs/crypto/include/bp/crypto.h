@@ -21,6 +21,8 @@ std::string random_bytes(std::size_t n);
 
 // Lowercase hex.
 std::string hex_encode(std::string_view bytes);
+// The same into `out`, which has room for 2 * bytes.size() chars.
+void hex_encode_to(std::string_view bytes, char* out);
 // Accepts either case; nullopt on odd length or a non-hex character.
 std::optional<std::string> hex_decode(std::string_view hex);
 // RFC 4648 standard alphabet with '=' padding.
