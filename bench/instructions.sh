@@ -62,6 +62,11 @@ for binary in "${binaries[@]}"; do
     "$(awk -v t="$total" -v n="$requests" 'BEGIN { if (n > 0) printf "%.0f", t / n; else print "-" }')" \
     "$(grep -o '"status":{[^}]*}' <<<"$result" | cut -d: -f2-)"
   if [[ -n "${BP_BENCH_ANNOTATE:-}" ]]; then
-    callgrind_annotate --inclusive=no --threshold=100 "$out.1" 2>/dev/null | sed -n '/file:function/,$p' | sed -n 3,30p
+    callgrind_annotate --inclusive=no --threshold=100 "$out.1" 2>/dev/null | sed -n '/file:function/,$p' | sed -n "3,${BP_BENCH_ANNOTATE_LINES:-30}p"
+  fi
+  if [[ -n "${BP_BENCH_KEEP:-}" ]]; then
+    mkdir -p "$BP_BENCH_KEEP"
+    cp "$out.1" "$BP_BENCH_KEEP/callgrind.$(basename "$binary").$port"
+    echo "kept: $BP_BENCH_KEEP/callgrind.$(basename "$binary").$port (callgrind_annotate --inclusive=yes FILE)"
   fi
 done

@@ -422,6 +422,58 @@ void Publisher::fail_all(const std::string& why) {
   for (auto& done : failed) done(PublishResult{false, false, why});
 }
 
+std::optional<bool> plain_pub_ack(std::string_view payload) {
+  std::string_view rest = payload;
+  auto skip_spaces = [&rest] {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  };
+  auto take = [&rest](char c) {
+    if (rest.empty() || rest.front() != c) return false;
+    rest.remove_prefix(1);
+    return true;
+  };
+  // A string without escapes or control bytes, quotes included; empty on anything else.
+  auto plain_string = [&rest]() -> std::string_view {
+    if (rest.size() < 2 || rest.front() != '"') return {};
+    size_t n = 1;
+    while (n < rest.size() && rest[n] != '"' && rest[n] != '\\' && static_cast<unsigned char>(rest[n]) >= 0x20) ++n;
+    if (n == rest.size() || rest[n] != '"' || n == 1) return {};
+    std::string_view s = rest.substr(1, n - 1);
+    rest.remove_prefix(n + 1);
+    return s;
+  };
+  bool stream = false, seq = false, domain = false, duplicate = false;
+  if (!take('{')) return std::nullopt;
+  do {
+    skip_spaces();
+    std::string_view key = plain_string();
+    skip_spaces();
+    if (key.empty() || !take(':')) return std::nullopt;
+    skip_spaces();
+    if (key == "stream" && !stream) {
+      stream = !plain_string().empty();
+      if (!stream) return std::nullopt;
+    } else if (key == "domain" && !domain) {
+      domain = !plain_string().empty();
+      if (!domain) return std::nullopt;
+    } else if (key == "seq" && !seq) {
+      size_t digits = 0;
+      while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+      if (digits == 0 || digits > 20 || (digits > 1 && rest.front() == '0')) return std::nullopt;
+      rest.remove_prefix(digits);
+      seq = true;
+    } else if (key == "duplicate" && !duplicate && rest.starts_with("true")) {
+      rest.remove_prefix(4);
+      duplicate = true;
+    } else {
+      return std::nullopt;  // an error, another member, a repeated one, another kind of value
+    }
+    skip_spaces();
+  } while (take(','));
+  if (!take('}') || !rest.empty() || !stream || !seq) return std::nullopt;
+  return duplicate;
+}
+
 void Publisher::on_ack(std::string_view subject, std::string_view headers, std::string_view payload) {
   uint64_t seq = 0;
   std::string_view digits = subject.substr(inbox_.size());
@@ -433,7 +485,12 @@ void Publisher::on_ack(std::string_view subject, std::string_view headers, std::
     if (status.substr(0, 3) == "503") return complete(seq, {false, false, "no stream takes this subject (no responders)"});
     return complete(seq, {false, false, "NATS status " + std::string(trim(status))});
   }
-  // Parsed for every request on the I/O thread: into stack buffers (an ack is well under
+  // The common case, a stored message, without a JSON parse (a third of the instructions of
+  // receiving an ack).
+  if (headers.empty()) {
+    if (auto duplicate = plain_pub_ack(payload)) return complete(seq, {true, *duplicate, ""});
+  }
+  // Anything else is parsed, on the I/O thread: into stack buffers (an ack is well under
   // them) rather than the default allocator's 64 KiB chunk per document. The parse stack starts
   // at a quarter of its buffer (the buffer also holds the pool's chunk header); a reply larger
   // than the buffers takes 1 KiB chunks from the heap.

@@ -129,3 +129,56 @@ TEST_CASE("NATS URLs: lists, credentials, ports") {
   CHECK_FALSE(bp::nats::wire::parse_urls("nats://:4222"));
   CHECK(bp::nats::wire::parse_urls("nats://h:x").error().message == "NATS URL \"nats://h:x\": bad port");
 }
+
+TEST_CASE("a stored message's ack is read without a JSON parse, anything else is left to the parse") {
+  using bp::nats::wire::plain_pub_ack;
+  // As nats-server 2.9.10 writes them (captured from the one these tests run against).
+  CHECK(plain_pub_ack(R"({"stream":"BP_INGEST", "seq":1})") == std::optional<bool>(false));
+  CHECK(plain_pub_ack(R"({"stream":"BP_INGEST", "seq":2,"duplicate": true})") == std::optional<bool>(true));
+  CHECK(plain_pub_ack(R"({"stream":"BP_INGEST", "domain":"hub", "seq":3})") == std::optional<bool>(false));
+  // The same members without the spaces, and the largest sequence.
+  CHECK(plain_pub_ack(R"({"stream":"BP_INGEST","seq":18446744073709551615})") == std::optional<bool>(false));
+  CHECK(plain_pub_ack(R"({"stream":"BP_INGEST","seq":0,"domain":"hub","duplicate":true})") == std::optional<bool>(true));
+  // Everything else: errors, other members or values, escapes, truncation, trailing bytes.
+  for (std::string_view other : {
+           R"({"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"BP_INGEST","seq":0})",
+           R"({"stream":"BP_INGEST", "seq":7,"error":{"code":400}})",
+           R"({"stream":"BP_INGEST", "seq":7,"duplicate": false})",
+           R"({"stream":"BP_INGEST", "seq":7,"duplicate": 1})",
+           R"({"stream":"BP_INGEST", "seq":7,"duplicate": trueish})",
+           R"({"stream":"BP_INGEST", "seq":7, "seq":8})",
+           R"({"stream":"BP_INGEST", "stream":"BP_INGEST", "seq":7})",
+           R"({"stream":"BP_INGEST"})",
+           R"({"seq":7})",
+           R"({"stream":"BP"INGEST", "seq":7})",
+           R"({"stream":"BP\u0041", "seq":7})",
+           R"({"stre\u0061m":"BP_INGEST", "seq":7})",
+           R"({"stream":"", "seq":7})",
+           R"({"stream":7, "seq":7})",
+           R"({"stream":"BP_INGEST", "seq":})",
+           R"({"stream":"BP_INGEST", "seq":-1})",
+           R"({"stream":"BP_INGEST", "seq":007})",
+           R"({"stream":"BP_INGEST", "seq":"7"})",
+           R"({"stream":"BP_INGEST", "seq":123456789012345678901})",
+           R"({"stream":"BP_INGEST", "seq":7.5})",
+           R"({"stream":"BP_INGEST", "seq":7e3})",
+           R"({"stream":"BP_INGEST", "domain":"", "seq":7})",
+           R"({"stream":"BP_INGEST", "seq":7,})",
+           R"({"stream":"BP_INGEST", "seq":7} )",
+           R"({"stream":"BP_INGEST", "seq":7}})",
+           R"({"stream":"BP_INGEST", "seq":7)",
+           R"({"stream":"BP_INGEST")",
+           R"({"stream":"BP_INGEST)",
+           "{\"stream\":\"BP_INGEST\",\n\"seq\":7}",
+           "",
+           "{}",
+           "+OK",
+       }) {
+    INFO(other);
+    CHECK_FALSE(plain_pub_ack(other).has_value());
+  }
+  std::string control = R"({"stream":"BP)";
+  control += '\x01';
+  control += R"(", "seq":7})";
+  CHECK_FALSE(plain_pub_ack(control).has_value());
+}

@@ -75,33 +75,33 @@ void Histogram::write(std::string& out, std::string_view name, std::string_view 
   sample(out, std::string(name) + "_count", labels, cumulative);
 }
 
-void LabelledCounters::add(std::string_view labels, uint64_t n) {
+void LabelledCounters::add(std::string_view labels, uint64_t n) { series(labels).fetch_add(n, std::memory_order_relaxed); }
+
+std::atomic<uint64_t>& LabelledCounters::series(std::string_view labels) {
   std::lock_guard lock(mutex_);
   auto it = values_.find(labels);
-  if (it == values_.end()) it = values_.emplace(std::string(labels), 0).first;
-  it->second += n;
+  if (it == values_.end()) it = values_.try_emplace(std::string(labels), 0).first;
+  return it->second;
 }
 
 uint64_t LabelledCounters::get(std::string_view labels) const {
   std::lock_guard lock(mutex_);
   auto it = values_.find(labels);
-  return it == values_.end() ? 0 : it->second;
+  return it == values_.end() ? 0 : it->second.load(std::memory_order_relaxed);
 }
 
 void LabelledCounters::write(std::string& out, std::string_view name) const {
   std::lock_guard lock(mutex_);
-  for (const auto& [labels, value] : values_) sample(out, name, labels, value);
+  for (const auto& [labels, value] : values_) sample(out, name, labels, value.load(std::memory_order_relaxed));
 }
 
-void LabelledHistograms::observe(std::string_view labels, double value) {
-  Histogram* h;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = values_.find(labels);
-    if (it == values_.end()) it = values_.emplace(std::string(labels), std::make_unique<Histogram>(bounds_)).first;
-    h = it->second.get();
-  }
-  h->observe(value);
+void LabelledHistograms::observe(std::string_view labels, double value) { series(labels).observe(value); }
+
+Histogram& LabelledHistograms::series(std::string_view labels) {
+  std::lock_guard lock(mutex_);
+  auto it = values_.find(labels);
+  if (it == values_.end()) it = values_.emplace(std::string(labels), std::make_unique<Histogram>(bounds_)).first;
+  return *it->second;
 }
 
 void LabelledHistograms::write(std::string& out, std::string_view name) const {

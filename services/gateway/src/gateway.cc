@@ -42,16 +42,19 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<ControlPlaneClient> con
             co_return from_rpc(r.status, ApiKeyInfo{r.response.api_key_id(), r.response.workspace_id()});
           },
           options.cache_ttl),
-      auth_failures_(options.auth_failure_limit, options.auth_failure_window) {}
+      auth_failures_(options.auth_failure_limit, options.auth_failure_window),
+      instance_([] {
+        static std::atomic<uint64_t> instances{0};
+        return ++instances;
+      }()) {}
 
 boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
   ++requests_;
   auto started = std::chrono::steady_clock::now();
   std::string request_id = uuid::v4();
   std::string echo_id;
-  if (auto it = req.find("X-Request-ID"); it != req.end()) {
-    std::string_view sent(it->value().data(), it->value().size());
-    if (valid_request_id(sent)) echo_id = std::string(sent);
+  if (auto sent = find_header(req, "X-Request-ID")) {
+    if (valid_request_id(*sent)) echo_id = std::string(*sent);
   }
   Route r = match_route(req.method(), std::string_view(req.target().data(), req.target().size()));
   // Routes that check an API key: an address with too many failures is refused before any lookup.
@@ -81,17 +84,43 @@ boost::asio::awaitable<Response> Gateway::handle(Request req, Peer peer) {
   co_return res;
 }
 
-// Not a coroutine: the label buffer is thread-local, and a coroutine may resume on another thread.
+// Not a coroutine: the cache is thread-local, and a coroutine may resume on another thread.
 void Gateway::count_request(http::verb method, const char* pattern, unsigned status,
                             std::chrono::steady_clock::time_point started) {
-  // Route patterns, never raw paths, so that ids cannot multiply the series. Written into one
-  // buffer per thread: every request counts, and the label sets are few.
-  thread_local std::string labels;
-  auto name = http::to_string(method);
-  labels.assign("method=\"").append(name.data(), name.size()).append("\",route=\"").append(pattern).append("\"");
-  request_seconds_.observe(labels, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  labels.append(",status=\"").append(std::to_string(status)).append("\"");
-  http_requests_.add(labels);
+  // Every request counts, and finding a series by its labels takes the family's lock and
+  // compares label strings. So each thread keeps the series it has found, by method, route
+  // pattern (the table's own pointer, or "unmatched") and status: a handful in practice, and
+  // never more than kKept.
+  struct Kept {
+    uint64_t gateway;
+    http::verb method;
+    const char* pattern;
+    unsigned status;
+    ops::prom::Histogram* seconds;
+    std::atomic<uint64_t>* requests;
+  };
+  constexpr size_t kKept = 64;
+  thread_local std::vector<Kept> kept;
+  const Kept* found = nullptr;
+  for (const auto& k : kept) {
+    if (k.gateway == instance_ && k.method == method && k.pattern == pattern && k.status == status) {
+      found = &k;
+      break;
+    }
+  }
+  if (!found) {
+    if (kept.size() >= kKept) kept.clear();
+    // Route patterns, never raw paths, so that ids cannot multiply the series.
+    auto name = http::to_string(method);
+    std::string labels = "method=\"";
+    labels.append(name.data(), name.size()).append("\",route=\"").append(pattern).append("\"");
+    auto& seconds = request_seconds_.series(labels);
+    labels.append(",status=\"").append(std::to_string(status)).append("\"");
+    kept.push_back({instance_, method, pattern, status, &seconds, &http_requests_.series(labels)});
+    found = &kept.back();
+  }
+  found->seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  found->requests->fetch_add(1, std::memory_order_relaxed);
 }
 
 namespace {

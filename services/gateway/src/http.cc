@@ -1,8 +1,6 @@
 // Response builders and header helpers shared by every handler.
 #include "bp/gateway/http.h"
 
-#include <cctype>
-
 #include "bp/json.h"
 
 namespace bp::gateway {
@@ -46,13 +44,31 @@ void write_response(const Response& res, std::string& out) {
   out.append("\r\n").append(res.body());
 }
 
+std::optional<std::string_view> find_header(const Request& req, http::field name) {
+  for (const auto& field : req) {
+    if (field.name() == name) return std::string_view(field.value().data(), field.value().size());
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> find_header(const Request& req, std::string_view name) {
+  boost::beast::string_view wanted(name.data(), name.size());
+  for (const auto& field : req) {
+    if (boost::beast::iequals(field.name_string(), wanted)) {
+      return std::string_view(field.value().data(), field.value().size());
+    }
+  }
+  return std::nullopt;
+}
+
 std::string_view bearer_token(const Request& req) {
-  auto it = req.find(http::field::authorization);
-  if (it == req.end()) return {};
-  std::string_view value(it->value().data(), it->value().size());
+  auto found = find_header(req, http::field::authorization);
+  if (!found) return {};
+  std::string_view value = *found;
   if (value.size() < 7) return {};
   for (size_t i = 0; i < 6; ++i) {
-    if (std::tolower(static_cast<unsigned char>(value[i])) != "bearer"[i]) return {};
+    // ASCII case folding: "bearer" is letters only, and only 'B' and 'b' fold to 'b'.
+    if ((value[i] | 0x20) != "bearer"[i]) return {};
   }
   if (value[6] != ' ') return {};
   value.remove_prefix(7);
@@ -69,7 +85,9 @@ bool is_json_content_type(std::string_view value) {
   constexpr std::string_view kJson = "application/json";
   if (type.size() != kJson.size()) return false;
   for (size_t i = 0; i < type.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(type[i])) != kJson[i]) return false;
+    char c = type[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kJson[i]) return false;
   }
   return true;
 }

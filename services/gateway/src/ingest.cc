@@ -13,18 +13,6 @@
 namespace bp::gateway {
 namespace {
 
-std::optional<std::string_view> header(const Request& req, http::field f) {
-  auto it = req.find(f);
-  if (it == req.end()) return std::nullopt;
-  return std::string_view(it->value().data(), it->value().size());
-}
-
-std::optional<std::string_view> header(const Request& req, std::string_view name) {
-  auto it = req.find(boost::beast::string_view(name.data(), name.size()));
-  if (it == req.end()) return std::nullopt;
-  return std::string_view(it->value().data(), it->value().size());
-}
-
 void allow_origin(Response& res, const std::string& origin) {
   res.set(http::field::vary, "Origin");
   if (origin.empty()) return;
@@ -37,7 +25,7 @@ void allow_origin(Response& res, const std::string& origin) {
 
 std::string Gateway::client_address(const Request& req, const Peer& peer) const {
   if (options_.trust_forwarded_for) {
-    if (auto xff = header(req, "X-Forwarded-For")) {
+    if (auto xff = find_header(req, "X-Forwarded-For")) {
       std::string_view first = xff->substr(0, xff->find(','));
       while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
       while (!first.empty() && first.back() == ' ') first.remove_suffix(1);
@@ -111,7 +99,7 @@ boost::asio::awaitable<void> Gateway::ingest_lookups(const Request& req, const s
 
 Gateway::IngestStep Gateway::ingest_checks(const Request& req, const std::string& pipe_id, const Peer& peer,
                                            const std::string& request_id, IngestLookups& looked) {
-  auto origin = header(req, http::field::origin);
+  auto origin = find_header(req, http::field::origin);
   bool cross_origin = origin.has_value();
   if (!uuid::is_valid(pipe_id)) return reject(400, "invalid_pipe_id", "pipe_id must be a UUID", cross_origin);
   if (!looked.pipe) {
@@ -186,7 +174,7 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
     }
   }
 
-  auto content_type = header(req, http::field::content_type);
+  auto content_type = find_header(req, http::field::content_type);
   if (!content_type || !is_json_content_type(*content_type)) {
     return reject(415, "unsupported_media_type", "Content-Type must be application/json", cross_origin, echo);
   }
@@ -215,8 +203,8 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
   publish.request_id = request_id;
   publish.received_at = std::move(received_at);  // the enrichment that viewed it is done
   publish.record_count = records.count;
-  auto idempotency = header(req, "Idempotency-Key");
-  if (!idempotency) idempotency = header(req, "X-Idempotency-Key");
+  auto idempotency = find_header(req, "Idempotency-Key");
+  if (!idempotency) idempotency = find_header(req, "X-Idempotency-Key");
   if (idempotency && !valid_idempotency_key(*idempotency)) {
     return reject(400, "invalid_payload", "Idempotency-Key must be 1 to 255 visible ASCII characters", cross_origin,
                   echo);
@@ -289,7 +277,7 @@ boost::asio::awaitable<Response> Gateway::ingest_get(const std::string& pipe_id)
 }
 
 boost::asio::awaitable<Response> Gateway::ingest_options(const Request& req, const std::string& pipe_id) {
-  auto origin = header(req, http::field::origin);
+  auto origin = find_header(req, http::field::origin);
   if (!origin || !uuid::is_valid(pipe_id)) co_return empty_response(http::status::bad_request);
   auto pipe = co_await ingest_pipe(pipe_id);
   if (!pipe) {

@@ -33,8 +33,8 @@ Response from_status(const grpc::Status& status) {
 
 // Parses a JSON object body, or explains why not.
 std::variant<rapidjson::Document, Response> object_body(const Request& req) {
-  auto it = req.find(http::field::content_type);
-  if (it == req.end() || !is_json_content_type(std::string_view(it->value().data(), it->value().size()))) {
+  auto content_type = find_header(req, http::field::content_type);
+  if (!content_type || !is_json_content_type(*content_type)) {
     return error_response(http::status::unsupported_media_type, "unsupported_media_type",
                           "Content-Type must be application/json");
   }

@@ -86,23 +86,22 @@ Segments split_path(std::string_view path) {
   return parts;
 }
 
-// Fills params when `path` matches `pattern`.
-bool matches(const Segments& want, const Segments& path, Route& route) {
+// Whether `path` matches `want` (":p" and ":c" match any one non-empty segment).
+bool matches(const Segments& want, const Segments& path) {
   if (path.overflow || want.size() != path.size()) return false;
-  std::string p, c;
   for (size_t i = 0; i < want.size(); ++i) {
-    if (want[i] == ":p") {
-      p = path[i];
-    } else if (want[i] == ":c") {
-      c = path[i];
-    } else if (want[i] != path[i]) {
-      return false;
-    }
     if (path[i].empty()) return false;
+    if (want[i] != ":p" && want[i] != ":c" && want[i] != path[i]) return false;
   }
-  route.pipe_id = std::move(p);
-  route.child_id = std::move(c);
   return true;
+}
+
+// The matched route's ids, copied out of the path once the route is chosen.
+void fill_params(const Segments& want, const Segments& path, Route& route) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i] == ":p") route.pipe_id = path[i];
+    if (want[i] == ":c") route.child_id = path[i];
+  }
 }
 
 int hex_value(char c) {
@@ -137,15 +136,16 @@ Route match_route(verb method, std::string_view target) {
   auto parts = split_path(path);
   std::string allow;
   const char* matched = nullptr;
-  for (size_t i = 0; i < table().size(); ++i) {
-    const Entry& e = table()[i];
-    Route candidate;
-    if (!matches(table_parts()[i], parts, candidate)) continue;
+  const auto& entries = table();
+  const auto& patterns = table_parts();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    if (!matches(patterns[i], parts)) continue;
     if (e.method == method) {
-      candidate.id = e.id;
-      candidate.pattern = e.pattern;
-      candidate.query = route.query;
-      return candidate;
+      fill_params(patterns[i], parts, route);
+      route.id = e.id;
+      route.pattern = e.pattern;
+      return route;
     }
     matched = e.pattern;
     allow += (allow.empty() ? "" : ", ") + std::string(boost::beast::http::to_string(e.method));

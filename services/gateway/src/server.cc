@@ -94,7 +94,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     parser.header_limit(options_.max_header_bytes);
     stream.expires_after(buffer.size() > 0 ? options_.read_timeout : options_.idle_timeout);
     co_await http::async_read_header(stream, buffer, parser, on_error);
-    if (!ec && parser.get()[http::field::expect] == "100-continue") {
+    if (!ec && find_header(parser.get(), http::field::expect) == "100-continue") {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       co_await http::async_write(stream, cont, on_error);
     }

@@ -71,6 +71,13 @@ class Parser {
   size_t max_control_;
 };
 
+// A JetStream publish ack of a stored message, in the shapes nats-server writes:
+// {"stream":"S", "seq":N}, with "domain":"D" and "duplicate": true when they apply. Only those
+// members, each once, with spaces between tokens, strings without escapes, seq an unsigned
+// integer. Returns whether it was a duplicate; nullopt for anything else (an error, another
+// member or value, a line break), which the full JSON parse then decides.
+std::optional<bool> plain_pub_ack(std::string_view payload);
+
 struct Options {
   std::vector<ServerUrl> servers;
   std::string name = "batchpipe";

@@ -46,12 +46,15 @@ class LabelledCounters {
  public:
   // Looks the label set up without copying it; only a new one is stored.
   void add(std::string_view labels, uint64_t n = 1);
+  // The counter of a label set, created at 0 when new. It lives as long as this family: a caller
+  // on a hot path keeps it instead of looking the labels up on every add.
+  std::atomic<uint64_t>& series(std::string_view labels);
   void write(std::string& out, std::string_view name) const;
   uint64_t get(std::string_view labels) const;
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::string, uint64_t, std::less<>> values_;
+  std::map<std::string, std::atomic<uint64_t>, std::less<>> values_;
 };
 
 // Histograms keyed by their label set, created on first use.
@@ -59,6 +62,8 @@ class LabelledHistograms {
  public:
   explicit LabelledHistograms(std::vector<double> bounds = latency_buckets()) : bounds_(std::move(bounds)) {}
   void observe(std::string_view labels, double value);
+  // The histogram of a label set, created when new; it lives as long as this family.
+  Histogram& series(std::string_view labels);
   void write(std::string& out, std::string_view name) const;
 
  private:

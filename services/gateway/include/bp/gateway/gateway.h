@@ -121,6 +121,9 @@ class Gateway {
   RateLimiter ingest_rate_;                        // per pipe: pl_ingest_max_requests_per_second
   FailureThrottle auth_failures_;                  // per client address
   ops::prom::LabelledHistograms request_seconds_;  // by method and route pattern
+  // Tells this gateway's entries in count_request's per-thread cache from those of a gateway
+  // that lived at the same address before (tests make many).
+  const uint64_t instance_;
 };
 
 }  // namespace bp::gateway

@@ -1,6 +1,7 @@
 // HTTP types of the gateway and the one way responses are built (JSON bodies, error shape).
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <utility>
 
@@ -32,6 +33,12 @@ void parse_buffered_body(http::request_parser<http::string_body>& parser, boost:
 // into `out` (cleared first). prepare_payload() must have been called, as for Beast. One buffer
 // and one write instead of the serializer's buffer sequences: it is on every request's path.
 void write_response(const Response& res, std::string& out);
+
+// The first value of a header, by a linear pass over the request's fields: a request has a
+// handful, and Beast's own find() compares names case-insensitively down its tree on every call.
+std::optional<std::string_view> find_header(const Request& req, http::field name);
+// The same by name (any case), for headers Beast has no constant for.
+std::optional<std::string_view> find_header(const Request& req, std::string_view name);
 
 // "Bearer <token>" -> token; "" when absent or another scheme.
 std::string_view bearer_token(const Request& req);
