@@ -166,3 +166,30 @@ test('raw: slow-loris clients are dropped by the read timeout; memory stays boun
   const after = rssKiB();
   assert.ok(after - before < 32 * 1024, `RSS grew by ${after - before} KiB (from ${before} KiB)`);
 });
+
+test('raw: a keep-alive connection stays open while used and is closed after the idle timeout', async () => {
+  const socket = net.connect(Number(port), host);
+  let data = '';
+  socket.on('data', (d) => (data += d.toString('latin1')));
+  const closedAt = new Promise((resolve) => socket.on('close', () => resolve(Date.now())));
+  socket.on('error', () => {});
+  await new Promise((resolve) => socket.on('connect', resolve));
+  const health = 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n';
+  // Requests 1 s apart (the idle timeout is 1.5 s): each waits less than the timeout, all of
+  // them together more than it, so the connection lives as long as it is used.
+  let lastAnswer = 0;
+  for (let i = 0; i < 3; i += 1) {
+    if (i > 0) await sleep(1000);
+    socket.write(health);
+    const deadline = Date.now() + 3000;
+    while (statuses(data).length < i + 1 && Date.now() < deadline) await sleep(10);
+    assert.equal(statuses(data).length, i + 1, `request ${i + 1} answered on the same connection`);
+    lastAnswer = Date.now();
+  }
+  assert.deepEqual(statuses(data), [200, 200, 200]);
+  // Then idle: closed by the gateway after 1.5 s (checked every quarter of it), not before.
+  const closed = await Promise.race([closedAt, sleep(6000).then(() => 0)]);
+  assert.ok(closed > 0, 'the idle connection was closed by the gateway');
+  const idle = closed - lastAnswer;
+  assert.ok(idle >= 1400 && idle <= 3000, `closed after ${idle} ms of idleness`);
+});

@@ -78,13 +78,50 @@ Response parse_error_response(const boost::system::error_code& ec, uint64_t max_
 
 }  // namespace
 
+namespace {
+
+// A connection's socket and its deadline. One timer per connection wakes every `tick` and closes
+// the socket once the deadline has passed; each read and write only moves the deadline. Beast's
+// tcp_stream instead arms a timer around every read and every write and cancels it when the
+// operation completes: two timer operations, two cancelled handlers and their allocations on
+// every request. The price is precision: a connection is dropped up to one tick after its
+// deadline.
+struct Connection {
+  explicit Connection(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+  tcp::socket socket;
+  asio::steady_timer timer;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool done = false;       // the session has ended: the watchdog stops
+  bool timed_out = false;  // the watchdog closed the socket
+  void expires_after(std::chrono::steady_clock::duration d) { deadline = std::chrono::steady_clock::now() + d; }
+};
+
+asio::awaitable<void> watchdog(std::shared_ptr<Connection> c, std::chrono::milliseconds tick) {
+  boost::system::error_code ec;
+  while (!c->done) {
+    c->timer.expires_after(tick);
+    co_await c->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (c->done) break;
+    if (std::chrono::steady_clock::now() >= c->deadline) {
+      c->timed_out = true;
+      c->socket.close(ec);  // the pending read or write completes with operation_aborted
+      break;
+    }
+  }
+}
+
+}  // namespace
+
 asio::awaitable<void> HttpServer::session(tcp::socket socket) {
   ++connections_;
   boost::system::error_code ec;
   Peer peer;
   auto remote = socket.remote_endpoint(ec);
   if (!ec) peer.address = remote.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
+  auto conn = std::make_shared<Connection>(std::move(socket));
+  auto tick = std::max(std::chrono::milliseconds(10), std::min(options_.read_timeout, options_.idle_timeout) / 4);
+  asio::co_spawn(conn->socket.get_executor(), watchdog(conn, tick), asio::detached);
+  tcp::socket& stream = conn->socket;
   beast::flat_buffer buffer;
   std::string wire;  // each response's bytes, written at once
   auto on_error = asio::redirect_error(asio::use_awaitable, ec);
@@ -92,7 +129,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
     parser.header_limit(options_.max_header_bytes);
-    stream.expires_after(buffer.size() > 0 ? options_.read_timeout : options_.idle_timeout);
+    conn->expires_after(buffer.size() > 0 ? options_.read_timeout : options_.idle_timeout);
     co_await http::async_read_header(stream, buffer, parser, on_error);
     if (!ec && find_header(parser.get(), http::field::expect) == "100-continue") {
       http::response<http::empty_body> cont{http::status::continue_, 11};
@@ -102,10 +139,10 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     // the scheduler and a resumption per request).
     if (!ec) parse_buffered_body(parser, buffer, ec);
     if (!ec && !parser.is_done()) {
-      stream.expires_after(options_.read_timeout);
+      conn->expires_after(options_.read_timeout);
       co_await http::async_read(stream, buffer, parser, on_error);
     }
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+    if (conn->timed_out || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
         ec == asio::error::eof) {
       break;
     }
@@ -115,21 +152,24 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
       res.set("X-Request-ID", uuid::v4());
       res.keep_alive(false);
       res.prepare_payload();
-      stream.expires_after(std::chrono::seconds(5));
+      conn->expires_after(std::chrono::seconds(5));
       co_await http::async_write(stream, res, on_error);
       break;
     }
     ++in_flight_;
+    conn->deadline = std::chrono::steady_clock::time_point::max();  // handling has its own time limits
     Response res = co_await gateway_->handle(parser.release(), peer);
     --in_flight_;
     if (draining_) res.keep_alive(false);
-    stream.expires_after(options_.read_timeout);
+    conn->expires_after(options_.read_timeout);
     write_response(res, wire);
     co_await asio::async_write(stream, asio::buffer(wire), on_error);
     if (wire.capacity() > kKeptWireBytes) std::string().swap(wire);  // e.g. after a /metrics page
     if (ec || !res.keep_alive()) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->done = true;
+  conn->timer.cancel();
+  if (!conn->timed_out) stream.shutdown(tcp::socket::shutdown_send, ec);
   --connections_;
 }
 
