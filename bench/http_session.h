@@ -3,7 +3,7 @@
 // awaitable of it when it has to wait (a publish); the no-op server's answer costs no coroutine.
 // With kGatewayHttp the loop reads and writes as the gateway does (a body that came with its
 // header parsed at once, each response from one buffer): the floor uses it; the no-op server,
-// the HTTP bound, stays a plain Beast server.
+// the HTTP bound, stays a plain Beast server. Both read and write the socket itself.
 #pragma once
 
 #include <string>
@@ -28,7 +28,9 @@ boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer a
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace http = beast::http;
-  beast::tcp_stream stream(std::move(socket));
+  // The socket itself, as the gateway reads and writes it (its deadlines are kept apart from the
+  // reads and writes, server.cc): Beast's tcp_stream wraps every operation even with no timeout.
+  asio::ip::tcp::socket& stream = socket;
   beast::flat_buffer buffer;
   std::string wire;
   for (;;) {
