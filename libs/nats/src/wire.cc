@@ -487,9 +487,7 @@ void Publisher::on_ack(std::string_view subject, std::string_view headers, std::
   }
   // The common case, a stored message, without a JSON parse (a third of the instructions of
   // receiving an ack).
-  if (headers.empty()) {
-    if (auto duplicate = plain_pub_ack(payload)) return complete(seq, {true, *duplicate, ""});
-  }
+  if (auto duplicate = plain_pub_ack(payload)) return complete(seq, {true, *duplicate, ""});
   // Anything else is parsed, on the I/O thread: into stack buffers (an ack is well under
   // them) rather than the default allocator's 64 KiB chunk per document. The parse stack starts
   // at a quarter of its buffer (the buffer also holds the pool's chunk header); a reply larger

@@ -7,12 +7,11 @@
 namespace bp::control_plane {
 
 std::string consumer_name(const std::string& destination_id) { return "dest-" + destination_id; }
-std::string ingest_subject(const std::string& pipe_id) { return "bp.in." + pipe_id; }
 
 Status Topology::ensure_streams() {
   nats::StreamSpec ingest;
   ingest.name = kIngestStream;
-  ingest.subjects = {"bp.in.>"};
+  ingest.subjects = {ingest_subject(">")};
   ingest.interest_retention = true;  // freed once every destination of the pipe has acked
   ingest.discard_new = true;         // a full buffer is back-pressure (503), never silent loss
   ingest.max_bytes = options_.ingest_max_bytes;

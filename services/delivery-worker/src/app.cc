@@ -13,6 +13,7 @@
 #include "bp/control_plane_channel.h"
 #include "bp/log.h"
 #include "bp/nats/client.h"
+#include "bp/nats/subjects.h"
 #include "bp/delivery_worker/worker.h"
 #include "bp/ops/ops_server.h"
 #include "bp/ops/stop_signals.h"
@@ -96,7 +97,7 @@ int run(int argc, const char* const* argv) {
     static_cast<Worker*>(closure)->poke();
     natsMsg_Destroy(msg);
   };
-  if (natsConnection_Subscribe(&changes, (*nats)->connection(), "bp.ctl.changed", on_change, &worker) != NATS_OK) {
+  if (natsConnection_Subscribe(&changes, (*nats)->connection(), bp::nats::kChangeSubject, on_change, &worker) != NATS_OK) {
     log::error("delivery-worker cannot start", {{"error", "cannot subscribe to bp.ctl.changed"}});
     return 1;
   }

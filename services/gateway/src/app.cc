@@ -11,6 +11,7 @@
 #include "bp/gateway/server.h"
 #include "bp/ops/stop_signals.h"
 #include "bp/log.h"
+#include "bp/nats/subjects.h"
 
 namespace bp::gateway {
 
@@ -160,7 +161,7 @@ int run(int argc, const char* const* argv) {
   auto gateway = std::make_shared<Gateway>(s->gateway, control_plane, shared_publisher, usage);
 
   natsSubscription* changes = nullptr;
-  if (natsConnection_Subscribe(&changes, (*nats)->connection(), "bp.ctl.changed", on_change, gateway.get()) != NATS_OK) {
+  if (natsConnection_Subscribe(&changes, (*nats)->connection(), bp::nats::kChangeSubject, on_change, gateway.get()) != NATS_OK) {
     return fail(Error::unavailable("cannot subscribe to bp.ctl.changed"));
   }
 

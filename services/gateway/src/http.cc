@@ -51,10 +51,18 @@ std::optional<std::string_view> find_header(const Request& req, http::field name
   return std::nullopt;
 }
 
+namespace {
+
+// Beast's ASCII case-insensitive comparison, for std::string_view.
+bool iequals(std::string_view a, std::string_view b) {
+  return boost::beast::iequals(boost::beast::string_view(a.data(), a.size()), boost::beast::string_view(b.data(), b.size()));
+}
+
+}  // namespace
+
 std::optional<std::string_view> find_header(const Request& req, std::string_view name) {
-  boost::beast::string_view wanted(name.data(), name.size());
   for (const auto& field : req) {
-    if (boost::beast::iequals(field.name_string(), wanted)) {
+    if (iequals(std::string_view(field.name_string().data(), field.name_string().size()), name)) {
       return std::string_view(field.value().data(), field.value().size());
     }
   }
@@ -65,12 +73,7 @@ std::string_view bearer_token(const Request& req) {
   auto found = find_header(req, http::field::authorization);
   if (!found) return {};
   std::string_view value = *found;
-  if (value.size() < 7) return {};
-  for (size_t i = 0; i < 6; ++i) {
-    // ASCII case folding: "bearer" is letters only, and only 'B' and 'b' fold to 'b'.
-    if ((value[i] | 0x20) != "bearer"[i]) return {};
-  }
-  if (value[6] != ' ') return {};
+  if (value.size() < 7 || !iequals(value.substr(0, 6), "bearer") || value[6] != ' ') return {};
   value.remove_prefix(7);
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
@@ -82,14 +85,7 @@ bool is_json_content_type(std::string_view value) {
   std::string_view type = value.substr(0, semi);
   while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
   while (!type.empty() && type.front() == ' ') type.remove_prefix(1);
-  constexpr std::string_view kJson = "application/json";
-  if (type.size() != kJson.size()) return false;
-  for (size_t i = 0; i < type.size(); ++i) {
-    char c = type[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kJson[i]) return false;
-  }
-  return true;
+  return iequals(type, "application/json");
 }
 
 }  // namespace bp::gateway

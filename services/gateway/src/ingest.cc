@@ -8,6 +8,7 @@
 #include "bp/gateway/ingest_rules.h"
 #include "bp/json.h"
 #include "bp/log.h"
+#include "bp/nats/subjects.h"
 #include "bp/uuid.h"
 
 namespace bp::gateway {
@@ -199,7 +200,7 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
   auto& records = std::get<PreparedRecords>(prepared);
 
   PublishRequest publish;
-  publish.subject = "bp.in." + p.id();
+  publish.subject = nats::ingest_subject(p.id());
   publish.request_id = request_id;
   publish.received_at = std::move(received_at);  // the enrichment that viewed it is done
   publish.record_count = records.count;

@@ -76,10 +76,6 @@ Response parse_error_response(const boost::system::error_code& ec, uint64_t max_
   return error_response(http::status::bad_request, "bad_request", "Malformed HTTP request: " + ec.message());
 }
 
-}  // namespace
-
-namespace {
-
 // A connection's socket and its deadline. One timer per connection wakes every `tick` and closes
 // the socket once the deadline has passed; each read and write only moves the deadline. Beast's
 // tcp_stream instead arms a timer around every read and every write and cancels it when the

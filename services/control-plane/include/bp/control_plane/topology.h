@@ -8,13 +8,15 @@
 #include <string>
 
 #include "bp/nats/client.h"
+#include "bp/nats/subjects.h"
 #include "bp/result.h"
 
 namespace bp::control_plane {
 
 inline constexpr const char* kIngestStream = "BP_INGEST";
 inline constexpr const char* kDeadLetterStream = "BP_DLQ";
-inline constexpr const char* kChangeSubject = "bp.ctl.changed";
+using nats::kChangeSubject;
+using nats::ingest_subject;  // "bp.in.<uuid>"
 
 struct TopologyOptions {
   int64_t ingest_max_bytes = int64_t{10} << 30;  // 10 GiB
@@ -25,7 +27,6 @@ struct TopologyOptions {
 };
 
 std::string consumer_name(const std::string& destination_id);  // "dest-<uuid>"
-std::string ingest_subject(const std::string& pipe_id);         // "bp.in.<uuid>"
 
 // What changed, for the change event. Empty ids are left out.
 struct Change {
