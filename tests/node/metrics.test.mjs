@@ -63,6 +63,11 @@ test('metrics and probes of the gateway, the control-plane and a worker after tr
   assert.ok(value(gw, 'bp_gateway_publish_seconds_sum') > 0);
   assert.ok(value(gw, 'bp_gateway_pipe_cache_misses_total') >= 1);
   assert.ok(value(gw, 'bp_gateway_key_cache_hits_total') >= 1);
+  // Two I/O threads started (the suite's setting); this light traffic keeps every connection on
+  // the first (BP_THREAD_SPREAD=load), so none has moved.
+  assert.equal(value(gw, 'bp_gateway_io_threads'), 2);
+  assert.equal(value(gw, 'bp_gateway_io_threads_active'), 1);
+  assert.equal(value(gw, 'bp_gateway_connection_moves_total'), 0);
   // Ids never become labels.
   assert.ok(!gw.some((s) => Object.values(s.labels).some((v) => v.includes(pipe.id))), 'no pipe id in a label');
 

@@ -6,6 +6,7 @@
 #include <future>
 #include <iostream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bp/gateway/server.h"
@@ -23,6 +24,8 @@ const std::vector<config::Setting>& settings() {
       {"BP_NATS_PUBLISHER", "wire",
        "wire: one NATS connection per I/O thread, spoken to directly; natsc: nats.c (needed for tls:// URLs)"},
       {"BP_THREADS", "0", "I/O threads; 0 = one per core"},
+      {"BP_THREAD_SPREAD", "load",
+       "load: connections gather on as few I/O threads as keep up with the load; all: spread over every thread"},
       {"BP_MAX_BODY_BYTES", "33554432", "largest request body; larger answers 413 payload_too_large"},
       {"BP_MAX_HEADER_BYTES", "16384", "largest request header block; larger answers 431"},
       {"BP_READ_TIMEOUT_MS", "30000", "time allowed to send one request"},
@@ -68,6 +71,11 @@ Result<Settings> read_settings(const config::Source& cfg) {
   if (s.publisher != "wire" && s.publisher != "natsc") {
     return Error::invalid("BP_NATS_PUBLISHER must be wire or natsc, not \"" + s.publisher + "\"");
   }
+  auto spread = cfg.get("BP_THREAD_SPREAD");
+  if (spread != "load" && spread != "all") {
+    return Error::invalid("BP_THREAD_SPREAD must be load or all, not \"" + spread + "\"");
+  }
+  s.server.spread.by_load = spread == "load";
   struct IntSetting {
     const char* env;
     int64_t min, max;
@@ -167,6 +175,14 @@ int run(int argc, const char* const* argv) {
 
   boost::asio::io_context& io = *contexts.front();
   HttpServer server(context_ptrs, s->server, gateway);
+  gateway->set_server_metrics([&spread = std::as_const(server.spread())](std::string& out) {
+    ops::prom::header(out, "bp_gateway_io_threads", "gauge", "I/O threads started");
+    ops::prom::sample(out, "bp_gateway_io_threads", "", static_cast<uint64_t>(spread.threads()));
+    ops::prom::header(out, "bp_gateway_io_threads_active", "gauge", "I/O threads that take connections now (BP_THREAD_SPREAD)");
+    ops::prom::sample(out, "bp_gateway_io_threads_active", "", static_cast<uint64_t>(spread.active()));
+    ops::prom::header(out, "bp_gateway_connection_moves_total", "counter", "connections moved to another I/O thread between two requests");
+    ops::prom::sample(out, "bp_gateway_connection_moves_total", "", spread.moves());
+  });
   if (auto st = server.listen(); !st) return fail(st.error());
   server.start();
   auto stop_flush = std::make_shared<std::atomic<bool>>(false);

@@ -201,6 +201,7 @@ std::string Gateway::metrics() const {
     prom::header(out, "bp_gateway_publish_seconds", "histogram", "time from a JetStream publish to its ack");
     publisher_->publish_seconds().write(out, "bp_gateway_publish_seconds", "");
   }
+  if (server_metrics_) server_metrics_(out);
   return out;
 }
 

@@ -1,6 +1,9 @@
 // Connection handling over Beast, after the Beast awaitable server example.
 #include "bp/gateway/server.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include "bp/log.h"
 #include "bp/uuid.h"
 #include "bp/ops/ops_server.h"
@@ -15,7 +18,9 @@ HttpServer::HttpServer(std::vector<asio::io_context*> contexts, ServerOptions op
     : contexts_(std::move(contexts)),
       options_(std::move(options)),
       gateway_(std::move(gateway)),
-      acceptor_(*contexts_.at(0)) {}
+      acceptor_(*contexts_.at(0)),
+      spread_(contexts_.size(), options_.spread),
+      clocks_(contexts_.size()) {}
 
 Status HttpServer::listen() {
   auto hp = ops::split_host_port(options_.listen);
@@ -34,7 +39,48 @@ Status HttpServer::listen() {
 
 unsigned short HttpServer::port() const { return acceptor_.local_endpoint().port(); }
 
-void HttpServer::start() { asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached); }
+void HttpServer::start() {
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  if (!options_.spread.by_load || contexts_.size() < 2) return;
+  for (size_t i = 0; i < contexts_.size(); ++i) {
+    asio::post(*contexts_[i], [this, i] {
+      if (pthread_getcpuclockid(pthread_self(), &clocks_[i]) == 0) clocks_known_.fetch_add(1, std::memory_order_release);
+    });
+  }
+  asio::co_spawn(*contexts_[0], sample_threads(), asio::detached);
+}
+
+asio::awaitable<void> HttpServer::sample_threads() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const size_t n = contexts_.size();
+  std::vector<int64_t> last_cpu(n, -1), cpu(n);
+  std::vector<double> busy(n);
+  auto last = std::chrono::steady_clock::now();
+  auto read = [&] {
+    for (size_t i = 0; i < n; ++i) {
+      timespec ts{};
+      cpu[i] = clock_gettime(clocks_[i], &ts) == 0 ? int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec : -1;
+    }
+  };
+  while (!draining_) {
+    timer.expires_after(std::chrono::milliseconds(100));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    if (clocks_known_.load(std::memory_order_acquire) < n) continue;  // a thread has not started yet
+    auto now = std::chrono::steady_clock::now();
+    read();
+    double wall = std::chrono::duration<double, std::nano>(now - last).count();
+    bool complete = wall > 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (cpu[i] < 0 || last_cpu[i] < 0) complete = false;
+      else busy[i] = static_cast<double>(cpu[i] - last_cpu[i]) / wall;
+    }
+    if (complete) spread_.sample(busy);
+    last = now;
+    last_cpu = cpu;
+  }
+}
 
 void HttpServer::stop_accepting() {
   draining_ = true;
@@ -47,16 +93,21 @@ void HttpServer::stop_accepting() {
 asio::awaitable<void> HttpServer::accept_loop() {
   while (!draining_) {
     boost::system::error_code ec;
-    asio::io_context& home = *contexts_[next_context_++ % contexts_.size()];
-    tcp::socket socket = co_await acceptor_.async_accept(home, asio::redirect_error(asio::use_awaitable, ec));
+    size_t home = spread_.choose();
+    tcp::socket socket = co_await acceptor_.async_accept(*contexts_[home], asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) continue;  // e.g. too many open files: keep serving the connections we have
     if (connections_ >= options_.max_connections) {
       socket.close(ec);  // over the cap: refuse rather than degrade everyone
       continue;
     }
+    ++connections_;
+    spread_.opened(home);
+    Peer peer;
+    auto remote = socket.remote_endpoint(ec);
+    if (!ec) peer.address = remote.address().to_string();
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+    asio::co_spawn(executor, session(std::move(socket), home, std::move(peer), beast::flat_buffer()), asio::detached);
   }
 }
 
@@ -108,17 +159,12 @@ asio::awaitable<void> watchdog(std::shared_ptr<Connection> c, std::chrono::milli
 
 }  // namespace
 
-asio::awaitable<void> HttpServer::session(tcp::socket socket) {
-  ++connections_;
+asio::awaitable<void> HttpServer::session(tcp::socket socket, size_t thread, Peer peer, beast::flat_buffer buffer) {
   boost::system::error_code ec;
-  Peer peer;
-  auto remote = socket.remote_endpoint(ec);
-  if (!ec) peer.address = remote.address().to_string();
   auto conn = std::make_shared<Connection>(std::move(socket));
   auto tick = std::max(std::chrono::milliseconds(10), std::min(options_.read_timeout, options_.idle_timeout) / 4);
   asio::co_spawn(conn->socket.get_executor(), watchdog(conn, tick), asio::detached);
   tcp::socket& stream = conn->socket;
-  beast::flat_buffer buffer;
   std::string wire;  // each response's bytes, written at once
   auto on_error = asio::redirect_error(asio::use_awaitable, ec);
   for (;;) {
@@ -162,10 +208,35 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     co_await asio::async_write(stream, asio::buffer(wire), on_error);
     if (wire.capacity() > kKeptWireBytes) std::string().swap(wire);  // e.g. after a /metrics page
     if (ec || !res.keep_alive()) break;
+    // Between two requests: move to another I/O thread if ThreadSpread says so. The descriptor
+    // leaves this thread's reactor and joins the other's, with the bytes already read.
+    if (auto to = draining_ ? std::nullopt : spread_.move_from(thread)) {
+      thread = *to;  // counted there from now on, also if the move fails and the connection closes
+      auto protocol = stream.local_endpoint(ec).protocol();
+      int fd = ec ? -1 : stream.release(ec);
+      if (ec) break;
+      conn->done = true;
+      conn->timer.cancel();
+      asio::post(*contexts_[thread], [this, thread, fd, protocol, peer = std::move(peer), buffer = std::move(buffer)]() mutable {
+        tcp::socket moved(*contexts_[thread]);
+        boost::system::error_code ec;
+        moved.assign(protocol, fd, ec);
+        if (ec) {
+          ::close(fd);
+          spread_.closed(thread);
+          --connections_;
+          return;
+        }
+        asio::co_spawn(*contexts_[thread], session(std::move(moved), thread, std::move(peer), std::move(buffer)),
+                       asio::detached);
+      });
+      co_return;
+    }
   }
   conn->done = true;
   conn->timer.cancel();
   if (!conn->timed_out) stream.shutdown(tcp::socket::shutdown_send, ec);
+  spread_.closed(thread);
   --connections_;
 }
 

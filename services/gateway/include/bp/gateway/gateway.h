@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -49,6 +50,8 @@ class Gateway {
   void on_change_event(std::string_view event_json);
   // Prometheus text for /metrics.
   std::string metrics() const;
+  // Adds the server's own figures to /metrics. Set before the server starts.
+  void set_server_metrics(std::function<void(std::string&)> write) { server_metrics_ = std::move(write); }
   bool ready();
 
  private:
@@ -117,6 +120,7 @@ class Gateway {
   LookupCache<v1::Pipe> pipes_;
   LookupCache<ApiKeyInfo> keys_;
   std::atomic<uint64_t> requests_{0}, accepted_{0}, records_{0}, rejected_{0}, publish_failures_{0}, bytes_{0};
+  std::function<void(std::string&)> server_metrics_;
   ops::prom::LabelledCounters http_requests_;     // by method, route pattern and status
   RateLimiter ingest_rate_;                        // per pipe: pl_ingest_max_requests_per_second
   FailureThrottle auth_failures_;                  // per client address

@@ -2,6 +2,8 @@
 // bounded headers, bodies, time and connection count, and a drain on shutdown.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -10,6 +12,7 @@
 
 #include "bp/asio.h"
 #include "bp/gateway/gateway.h"
+#include "bp/gateway/thread_spread.h"
 #include "bp/result.h"
 
 namespace bp::gateway {
@@ -21,11 +24,14 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30000};  // whole request, from its first byte
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
   size_t max_connections = 10000;
+  SpreadPolicy spread;  // how many I/O threads take connections (ThreadSpread)
 };
 
-// Connections are spread round-robin over `contexts`, each run by exactly one thread: a
-// connection's handlers never run concurrently, so they need no strand, and the I/O threads share
-// no scheduler lock. contexts[0] also hosts the acceptor.
+// Each of `contexts` is run by exactly one thread: a connection's handlers never run concurrently,
+// so they need no strand, and the I/O threads share no scheduler lock. Which threads take
+// connections follows their load (ThreadSpread): every 100 ms contexts[0] reads each thread's CPU
+// clock, and a connection moves to another thread between two requests (its socket's descriptor
+// and any bytes already read go with it). contexts[0] also hosts the acceptor.
 class HttpServer {
  public:
   HttpServer(std::vector<boost::asio::io_context*> contexts, ServerOptions options, std::shared_ptr<Gateway> gateway);
@@ -37,14 +43,22 @@ class HttpServer {
   size_t requests_in_flight() const { return in_flight_; }
   size_t connections() const { return connections_; }
   unsigned short port() const;
+  ThreadSpread& spread() { return spread_; }
+  const ThreadSpread& spread() const { return spread_; }
 
  private:
   boost::asio::awaitable<void> accept_loop();
-  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+  // One connection on contexts_[thread]; `buffer` holds what was read before it moved here.
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, size_t thread, Peer peer,
+                                       boost::beast::flat_buffer buffer);
+  // Reads each I/O thread's CPU clock every 100 ms and feeds spread_.
+  boost::asio::awaitable<void> sample_threads();
 
   std::vector<boost::asio::io_context*> contexts_;
-  size_t next_context_ = 0;  // used by the accept loop only
   ServerOptions options_;
+  ThreadSpread spread_;
+  std::vector<clockid_t> clocks_;             // each I/O thread's CPU clock, written by that thread
+  std::atomic<size_t> clocks_known_{0};
   std::shared_ptr<Gateway> gateway_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> draining_{false};

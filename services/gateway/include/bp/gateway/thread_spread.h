@@ -1,0 +1,68 @@
+// How many of the gateway's I/O threads take connections, and which connection goes where.
+//
+// The gateway starts one I/O thread per core, but a thread with little work costs more per request
+// than one with plenty: it runs out of work sooner, sleeps and is woken again, and its NATS
+// connection carries smaller batches (decision 0013). So connections gather on as few threads as
+// keep up with the load: one to begin with, one more whenever the active ones are saturated, one
+// fewer once the rest could carry the load with room to spare. Connections move between threads
+// between two requests, never during one.
+//
+// The decisions are plain arithmetic on samples the server takes (each thread's share of a core),
+// so they are tested without threads or clocks.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+
+namespace bp::gateway {
+
+struct SpreadPolicy {
+  bool by_load = true;        // false: every thread is active (BP_THREAD_SPREAD=all)
+  double grow_at = 0.85;      // active threads' mean share of a core that adds a thread
+  int grow_after = 2;         // ... in this many samples in a row
+  double shrink_at = 0.70;    // mean share the remaining threads would carry, at most, to drop one
+  int shrink_after = 10;      // ... in this many samples in a row
+};
+
+class ThreadSpread {
+ public:
+  ThreadSpread(size_t threads, SpreadPolicy policy = {});
+
+  size_t threads() const { return threads_; }
+  size_t active() const { return active_.load(std::memory_order_relaxed); }
+  uint64_t moves() const { return moves_.load(std::memory_order_relaxed); }
+  size_t connections_on(size_t thread) const { return connections_[thread].load(std::memory_order_relaxed); }
+
+  // One sample: busy[i] is thread i's share of a core since the previous sample (busy.size() ==
+  // threads()). Returns the number of active threads after it.
+  size_t sample(std::span<const double> busy);
+  // Sets the active count (tests; clamped to [1, threads()]).
+  void set_active(size_t n);
+
+  // Where the next connection goes: the active thread with the fewest connections. (The server
+  // picks it before the accept completes, and counts the connection with opened() after.)
+  size_t choose() const;
+  // A connection on `thread` has opened.
+  void opened(size_t thread);
+  // Between two requests of a connection on `thread`: the thread it should move to, if any (its
+  // thread is no longer active, or holds more than its share while another active thread holds
+  // fewer). The move is counted at once, so other connections decide on the new counts.
+  std::optional<size_t> move_from(size_t thread);
+  // A connection on `thread` has closed.
+  void closed(size_t thread);
+
+ private:
+  const size_t threads_;
+  const SpreadPolicy policy_;
+  std::atomic<size_t> active_;
+  std::unique_ptr<std::atomic<size_t>[]> connections_;
+  std::atomic<uint64_t> moves_{0};
+  int saturated_samples_ = 0;  // sample() runs on one thread only
+  int idle_samples_ = 0;
+};
+
+}  // namespace bp::gateway

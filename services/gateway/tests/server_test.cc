@@ -1,0 +1,150 @@
+// The HTTP server over two real I/O threads: a keep-alive connection moves to another thread
+// between two requests and goes on answering, with the requests it had already sent.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "bp/gateway/server.h"
+
+using namespace bp::gateway;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Two I/O threads and a gateway that answers /healthz (no control-plane or NATS behind it).
+struct TwoThreads {
+  asio::io_context a{1}, b{1};
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::shared_ptr<Gateway> gateway;
+  std::unique_ptr<HttpServer> server;
+  std::vector<std::thread> threads;
+
+  TwoThreads() {
+    signal(SIGPIPE, SIG_IGN);  // as the gateway does: a write to a closed connection is an error, not an exit
+    auto control_plane = std::make_shared<ControlPlaneClient>("127.0.0.1:1", std::chrono::milliseconds(100));
+    gateway = std::make_shared<Gateway>(GatewayOptions{}, control_plane, nullptr,
+                                        std::make_shared<UsageRecorder>(control_plane));
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.spread.by_load = false;  // the test says which threads are active
+    server = std::make_unique<HttpServer>(std::vector<asio::io_context*>{&a, &b}, options, gateway);
+    REQUIRE(server->listen());
+    server->start();
+    guards.push_back(asio::make_work_guard(a));
+    guards.push_back(asio::make_work_guard(b));
+    threads.emplace_back([this] { a.run(); });
+    threads.emplace_back([this] { b.run(); });
+  }
+  ~TwoThreads() {
+    a.stop();
+    b.stop();
+    for (auto& t : threads) t.join();
+  }
+
+  // Waits until `done` holds (the server counts a connection before and after its coroutine runs).
+  template <class F>
+  bool eventually(F done) {
+    for (int i = 0; i < 200 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  }
+};
+
+struct Client {
+  asio::io_context io;
+  tcp::socket socket{io};
+  beast::flat_buffer buffer;
+
+  explicit Client(unsigned short port) {
+    socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    timeval wait{5, 0};  // a response that never comes fails the test instead of hanging it
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  }
+  void send(const std::string& bytes) { asio::write(socket, asio::buffer(bytes)); }
+  http::response<http::string_body> read() {
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res);
+    return res;
+  }
+};
+
+const std::string kHealthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+void check_ok(const http::response<http::string_body>& res) {
+  CHECK(res.result() == http::status::ok);
+  CHECK(res.body() == R"({"status":"ok"})");
+  CHECK(res.keep_alive());
+}
+
+}  // namespace
+
+TEST_CASE("a connection on a thread taken out of service moves, with the requests it already sent") {
+  TwoThreads t;
+  Client first(t.server->port()), second(t.server->port());
+  first.send(kHealthz);
+  check_ok(first.read());
+  second.send(kHealthz);
+  check_ok(second.read());
+  REQUIRE(t.server->spread().connections_on(0) == 1);
+  REQUIRE(t.server->spread().connections_on(1) == 1);
+
+  t.server->spread().set_active(1);
+  // Three requests in one write: the server reads them together, answers the first on thread 1,
+  // moves, and answers the other two on thread 0 from the bytes it brought along.
+  second.send(kHealthz + kHealthz + kHealthz);
+  for (int i = 0; i < 3; ++i) check_ok(second.read());
+  CHECK(t.server->spread().moves() == 1);
+  CHECK(t.server->spread().connections_on(0) == 2);
+  CHECK(t.server->spread().connections_on(1) == 0);
+  // It stays: more requests, no more moves.
+  for (int i = 0; i < 5; ++i) {
+    second.send(kHealthz);
+    check_ok(second.read());
+  }
+  first.send(kHealthz);
+  check_ok(first.read());
+  CHECK(t.server->spread().moves() == 1);
+  CHECK(t.server->connections() == 2);
+
+  first.socket.close();
+  second.socket.close();
+  CHECK(t.eventually([&] { return t.server->connections() == 0; }));
+  CHECK(t.server->spread().connections_on(0) == 0);
+}
+
+TEST_CASE("when a thread is added, connections even out over both as they send requests") {
+  TwoThreads t;
+  t.server->spread().set_active(1);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<Client>(t.server->port()));
+    clients.back()->send(kHealthz);
+    check_ok(clients.back()->read());
+  }
+  REQUIRE(t.server->spread().connections_on(0) == 4);
+
+  t.server->spread().set_active(2);
+  for (int round = 0; round < 3; ++round) {
+    for (auto& c : clients) {
+      c->send(kHealthz);
+      check_ok(c->read());
+    }
+  }
+  CHECK(t.server->spread().connections_on(0) == 2);
+  CHECK(t.server->spread().connections_on(1) == 2);
+  CHECK(t.server->spread().moves() == 2);
+  CHECK(t.server->connections() == 4);
+
+  // A connection that closes on its new thread is counted off there.
+  clients.clear();
+  CHECK(t.eventually([&] { return t.server->connections() == 0; }));
+  CHECK(t.server->spread().connections_on(0) == 0);
+  CHECK(t.server->spread().connections_on(1) == 0);
+}
