@@ -26,6 +26,11 @@ bench_stack_up() {
 
 bench_stack_down() {
   bash deploy/batchpipe.sh down >/dev/null 2>&1 || true
+  # BP_BENCH_KEEP=DIR: keep every process's log (the stack's and the bench's own) for reading later.
+  if [[ -n "${BP_BENCH_KEEP:-}" ]]; then
+    mkdir -p "$BP_BENCH_KEEP"
+    cp "$BP_DATA_DIR"/logs/*.log "$BP_DATA_DIR"/*.log "$BP_BENCH_KEEP"/ 2>/dev/null || true
+  fi
   rm -rf -- "$BP_DATA_DIR"
 }
 

@@ -76,7 +76,14 @@ asio::awaitable<void> HttpServer::sample_threads() {
       if (cpu[i] < 0 || last_cpu[i] < 0) complete = false;
       else busy[i] = static_cast<double>(cpu[i] - last_cpu[i]) / wall;
     }
-    if (complete) spread_.sample(busy);
+    if (complete) {
+      size_t before = spread_.active();
+      if (size_t after = spread_.sample(busy); after != before) {
+        std::string shares;
+        for (double b : busy) shares += (shares.empty() ? "" : " ") + std::to_string(b).substr(0, 4);
+        log::info("I/O threads taking connections", {{"active", std::to_string(after)}, {"busy", shares}});
+      }
+    }
     last = now;
     last_cpu = cpu;
   }

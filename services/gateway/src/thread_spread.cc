@@ -8,6 +8,7 @@ ThreadSpread::ThreadSpread(size_t threads, SpreadPolicy policy)
     : threads_(std::max<size_t>(1, threads)),
       policy_(policy),
       active_(policy.by_load ? 1 : threads_),
+      shrink_wait_(policy.shrink_after),
       connections_(new std::atomic<size_t>[threads_]) {
   for (size_t i = 0; i < threads_; ++i) connections_[i] = 0;
 }
@@ -20,19 +21,30 @@ size_t ThreadSpread::sample(std::span<const double> busy) {
     all_sum += busy[i];
     if (i < k) active_sum += busy[i];
   }
-  // Saturated: the active threads have no idle time left, so requests queue behind each other.
-  bool saturated = k < threads_ && active_sum >= policy_.grow_at * static_cast<double>(k);
+  // Saturated: the active threads have no time left, so requests queue behind each other. (A
+  // thread that sleeps between bursts is waiting for the rest of the machine: a second thread
+  // would only add wakeups.)
+  bool saturated = k < threads_ && active_sum >= policy_.saturated * static_cast<double>(k);
   saturated_samples_ = saturated ? saturated_samples_ + 1 : 0;
-  // Room to spare: one thread fewer would still carry everything (also what the inactive threads
-  // still serve) below shrink_at each.
-  bool spare = k > 1 && all_sum <= policy_.shrink_at * static_cast<double>(k - 1);
-  idle_samples_ = spare ? idle_samples_ + 1 : 0;
+  // Spare: one thread fewer would carry everything (also what inactive threads still serve)
+  // without being saturated.
+  bool spare = k > 1 && all_sum < policy_.saturated * static_cast<double>(k - 1);
+  spare_samples_ = spare ? spare_samples_ + 1 : 0;
+  // After a shrink, watch for regret_within samples: a grow in that time doubles the wait before
+  // the next shrink; none resets it.
+  if (since_shrink_ && ++*since_shrink_ > policy_.regret_within) {
+    since_shrink_.reset();
+    shrink_wait_ = policy_.shrink_after;
+  }
   if (saturated_samples_ >= policy_.grow_after) {
+    if (since_shrink_) shrink_wait_ = std::min(2 * shrink_wait_, policy_.shrink_after_max);
+    since_shrink_.reset();
     ++k;
-    saturated_samples_ = 0;
-  } else if (idle_samples_ >= policy_.shrink_after) {
+    saturated_samples_ = spare_samples_ = 0;
+  } else if (spare_samples_ >= shrink_wait_) {
     --k;
-    idle_samples_ = 0;
+    since_shrink_ = 0;
+    saturated_samples_ = spare_samples_ = 0;
   }
   active_.store(k, std::memory_order_relaxed);
   return k;
@@ -40,7 +52,7 @@ size_t ThreadSpread::sample(std::span<const double> busy) {
 
 void ThreadSpread::set_active(size_t n) {
   active_.store(std::clamp<size_t>(n, 1, threads_), std::memory_order_relaxed);
-  saturated_samples_ = idle_samples_ = 0;
+  saturated_samples_ = spare_samples_ = 0;
 }
 
 size_t ThreadSpread::choose() const {

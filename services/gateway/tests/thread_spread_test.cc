@@ -26,9 +26,9 @@ TEST_CASE("connections gather on one thread while it keeps up") {
     CHECK(spread.choose() == 0);
     spread.opened(0);
   }
-  // One-record requests at full speed: one thread at 0.64 of a core and idle the rest of the time.
+  // One-record requests at full speed: one thread at 0.64 of a core, asleep the rest of the time.
   CHECK(feed(spread, {0.64, 0.0}, 100) == 1);
-  CHECK(feed(spread, {0.84, 0.0}, 100) == 1);
+  CHECK(feed(spread, {0.89, 0.0}, 100) == 1);
   CHECK(spread.move_from(0) == std::nullopt);
   CHECK(spread.connections_on(0) == 10);
   CHECK(spread.moves() == 0);
@@ -37,29 +37,49 @@ TEST_CASE("connections gather on one thread while it keeps up") {
 TEST_CASE("a saturated thread brings in the next one, and the next") {
   ThreadSpread spread(3);
   // 100-record requests: the one thread never sleeps.
-  CHECK(feed(spread, {1.0, 0, 0}, 1) == 1);  // one sample is not enough
+  CHECK(feed(spread, {1.0, 0, 0}, 2) == 1);  // two samples are not enough
   CHECK(feed(spread, {0.5, 0, 0}, 1) == 1);  // and a quiet one starts the count again
-  CHECK(feed(spread, {1.0, 0, 0}, 1) == 1);
+  CHECK(feed(spread, {1.0, 0, 0}, 2) == 1);
   CHECK(feed(spread, {1.0, 0, 0}, 1) == 2);
-  // Two threads at 0.65 each carry it: no third, and no going back to one (1.3 > 0.7).
+  // Two threads at 0.65 each carry it: no third, and no going back to one (1.3 > 0.9).
   CHECK(feed(spread, {0.65, 0.64, 0}, 100) == 2);
-  CHECK(feed(spread, {0.95, 0.9, 0}, 2) == 3);
+  CHECK(feed(spread, {0.95, 0.9, 0}, 3) == 3);
   CHECK(feed(spread, {1.0, 1.0, 1.0}, 100) == 3);  // never more than there are
 }
 
-TEST_CASE("threads are let go one at a time once the rest carry the load with room to spare") {
+TEST_CASE("threads are let go one at a time once the rest would not be saturated") {
   ThreadSpread spread(3);
   spread.set_active(3);
-  // 1.5 of a core fits two threads at 0.75, above 0.70: all three stay.
-  CHECK(feed(spread, {0.5, 0.5, 0.5}, 100) == 3);
-  // 1.2 fits two at 0.6: after a second of it, one goes; then 1.2 does not fit one.
-  CHECK(feed(spread, {0.4, 0.4, 0.4}, 9) == 3);
-  CHECK(feed(spread, {0.4, 0.4, 0.4}, 1) == 2);
+  // 1.95 of a core would saturate two threads: all three stay.
+  CHECK(feed(spread, {0.65, 0.65, 0.65}, 100) == 3);
+  // 1.5 would not: after a second of it, one goes; then 1.2 does not fit one.
+  CHECK(feed(spread, {0.5, 0.5, 0.5}, 9) == 3);
+  CHECK(feed(spread, {0.5, 0.5, 0.5}, 1) == 2);
   CHECK(feed(spread, {0.6, 0.6, 0.0}, 100) == 2);
   // What an inactive thread still serves counts: its connections come to the others.
-  CHECK(feed(spread, {0.3, 0.3, 0.3}, 100) == 2);
+  CHECK(feed(spread, {0.35, 0.35, 0.35}, 100) == 2);
   // Idle: back to one, never to none.
   CHECK(feed(spread, {0, 0, 0}, 100) == 1);
+}
+
+TEST_CASE("a thread let go too early is kept twice as long the next time") {
+  // Two threads cost more per request than one: two at 0.45 and 0.40 can be one thread's full
+  // load. Each shrink that is undone within 3 s doubles the wait before the next one.
+  SpreadPolicy policy;
+  policy.shrink_after_max = 40;
+  ThreadSpread spread(2, policy);
+  REQUIRE(feed(spread, {1.0, 0}, 3) == 2);
+  for (int wait : {10, 20, 40, 40}) {
+    CHECK(feed(spread, {0.45, 0.40}, wait - 1) == 2);
+    CHECK(feed(spread, {0.45, 0.40}, 1) == 1);
+    CHECK(feed(spread, {1.0, 0}, 3) == 2);
+  }
+  // A shrink that holds for 3 s brings the wait back to 1 s.
+  CHECK(feed(spread, {0.45, 0.40}, 40) == 1);
+  CHECK(feed(spread, {0.5, 0}, 31) == 1);
+  CHECK(feed(spread, {1.0, 0}, 3) == 2);
+  CHECK(feed(spread, {0.45, 0.40}, 9) == 2);
+  CHECK(feed(spread, {0.45, 0.40}, 1) == 1);
 }
 
 TEST_CASE("with BP_THREAD_SPREAD=all every thread takes connections whatever the load") {

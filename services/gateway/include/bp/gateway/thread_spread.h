@@ -4,7 +4,7 @@
 // than one with plenty: it runs out of work sooner, sleeps and is woken again, and its NATS
 // connection carries smaller batches (decision 0013). So connections gather on as few threads as
 // keep up with the load: one to begin with, one more whenever the active ones are saturated, one
-// fewer once the rest could carry the load with room to spare. Connections move between threads
+// fewer once the rest could carry the load without being saturated. Connections move between threads
 // between two requests, never during one.
 //
 // The decisions are plain arithmetic on samples the server takes (each thread's share of a core),
@@ -21,11 +21,16 @@
 namespace bp::gateway {
 
 struct SpreadPolicy {
-  bool by_load = true;        // false: every thread is active (BP_THREAD_SPREAD=all)
-  double grow_at = 0.85;      // active threads' mean share of a core that adds a thread
-  int grow_after = 2;         // ... in this many samples in a row
-  double shrink_at = 0.70;    // mean share the remaining threads would carry, at most, to drop one
-  int shrink_after = 10;      // ... in this many samples in a row
+  bool by_load = true;      // false: every thread is active (BP_THREAD_SPREAD=all)
+  double saturated = 0.90;  // a thread's share of a core at which it has no time to spare
+  int grow_after = 3;       // samples in a row of the active threads saturated on average: one more
+  // One fewer when the rest would not be saturated, for this many samples in a row...
+  int shrink_after = 10;
+  // ...twice as many each time a thread let go is needed again within `regret_within` samples (a
+  // load that one thread fewer cannot carry, though the busy shares said it could: two threads
+  // cost more per request than one), up to this many. A shrink that holds resets the wait.
+  int shrink_after_max = 300;
+  int regret_within = 30;
 };
 
 class ThreadSpread {
@@ -61,8 +66,11 @@ class ThreadSpread {
   std::atomic<size_t> active_;
   std::unique_ptr<std::atomic<size_t>[]> connections_;
   std::atomic<uint64_t> moves_{0};
-  int saturated_samples_ = 0;  // sample() runs on one thread only
-  int idle_samples_ = 0;
+  // sample() runs on one thread only.
+  int saturated_samples_ = 0;
+  int spare_samples_ = 0;
+  int shrink_wait_;                  // samples of spare capacity before a shrink
+  std::optional<int> since_shrink_;  // samples since the last shrink, while watching for regret
 };
 
 }  // namespace bp::gateway
