@@ -50,8 +50,9 @@ pg_destination() { # NAME TABLE STATUS
 }
 
 # End-to-end latency: open loop at E2E_RATE req/s of one record into a pipe delivering to
-# Postgres with pl_delivery_max_interval_ms 200; latency = the row's commit-time clock minus
-# the gateway's receive time (a column default on a table created beforehand).
+# Postgres with pl_delivery_max_interval_ms 200; latency = the clock when the row is written (a
+# clock_timestamp() column default on a table created beforehand; the commit follows) minus the
+# gateway's receive time.
 bench_e2e() {
   local rate="${BP_BENCH_E2E_RATE:-1000}" pipe out accepted
   sql 'CREATE TABLE e2e (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL,
@@ -68,6 +69,12 @@ bench_e2e() {
   read -r e2e_p50 e2e_p99 e2e_max < <(sql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l)::numeric, 1),
       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 1), round(max(l)::numeric, 1)
       FROM (SELECT extract(epoch FROM bp_visible_at - bp_received_at) * 1000 AS l FROM e2e) x" | tr '|' ' ')
+  # Where the slow ones were: records over 500 ms, and the span of the run (seconds from the first
+  # record received) they were received in. One stall shows as a short span, a slow sink as a
+  # long one.
+  e2e_slow="$(sql "SELECT count(*) || ' records over 500 ms' || coalesce(', received from ' || round(min(t)::numeric, 2) || ' to ' || round(max(t)::numeric, 2) || ' s into the run', '')
+      FROM (SELECT extract(epoch FROM bp_received_at - (SELECT min(bp_received_at) FROM e2e)) AS t,
+                   extract(epoch FROM bp_visible_at - bp_received_at) * 1000 AS l FROM e2e) x WHERE l > 500")"
 }
 
 # A backlog of 100-record requests ingested while the destination is blocked, then activated:
