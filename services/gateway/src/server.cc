@@ -17,10 +17,10 @@ using tcp = asio::ip::tcp;
 HttpServer::HttpServer(std::vector<asio::io_context*> contexts, ServerOptions options, std::shared_ptr<Gateway> gateway)
     : contexts_(std::move(contexts)),
       options_(std::move(options)),
-      gateway_(std::move(gateway)),
-      acceptor_(*contexts_.at(0)),
       spread_(contexts_.size(), options_.spread),
-      clocks_(contexts_.size()) {}
+      clocks_(contexts_.size()),
+      gateway_(std::move(gateway)),
+      acceptor_(*contexts_.at(0)) {}
 
 Status HttpServer::listen() {
   auto hp = ops::split_host_port(options_.listen);
@@ -44,7 +44,12 @@ void HttpServer::start() {
   if (!options_.spread.by_load || contexts_.size() < 2) return;
   for (size_t i = 0; i < contexts_.size(); ++i) {
     asio::post(*contexts_[i], [this, i] {
-      if (pthread_getcpuclockid(pthread_self(), &clocks_[i]) == 0) clocks_known_.fetch_add(1, std::memory_order_release);
+      if (pthread_getcpuclockid(pthread_self(), &clocks_[i]) == 0) {
+        clocks_known_.fetch_add(1, std::memory_order_release);
+      } else {
+        log::warn("cannot read an I/O thread's CPU clock: connections stay on the first thread",
+                  {{"thread", std::to_string(i)}});
+      }
     });
   }
   asio::co_spawn(*contexts_[0], sample_threads(), asio::detached);
@@ -222,21 +227,18 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, size_t thread, Pee
       auto protocol = stream.local_endpoint(ec).protocol();
       int fd = ec ? -1 : stream.release(ec);
       if (ec) break;
+      // Registering with the other thread's reactor is thread-safe; from here the descriptor is
+      // owned by a socket again, which closes it should the other thread never run the session.
+      tcp::socket moved(*contexts_[thread]);
+      moved.assign(protocol, fd, ec);
+      if (ec) {
+        ::close(fd);
+        break;
+      }
       conn->done = true;
       conn->timer.cancel();
-      asio::post(*contexts_[thread], [this, thread, fd, protocol, peer = std::move(peer), buffer = std::move(buffer)]() mutable {
-        tcp::socket moved(*contexts_[thread]);
-        boost::system::error_code ec;
-        moved.assign(protocol, fd, ec);
-        if (ec) {
-          ::close(fd);
-          spread_.closed(thread);
-          --connections_;
-          return;
-        }
-        asio::co_spawn(*contexts_[thread], session(std::move(moved), thread, std::move(peer), std::move(buffer)),
-                       asio::detached);
-      });
+      asio::co_spawn(*contexts_[thread], session(std::move(moved), thread, std::move(peer), std::move(buffer)),
+                     asio::detached);
       co_return;
     }
   }

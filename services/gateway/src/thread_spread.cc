@@ -8,8 +8,8 @@ ThreadSpread::ThreadSpread(size_t threads, SpreadPolicy policy)
     : threads_(std::max<size_t>(1, threads)),
       policy_(policy),
       active_(policy.by_load ? 1 : threads_),
-      shrink_wait_(policy.shrink_after),
-      connections_(new std::atomic<size_t>[threads_]) {
+      connections_(new std::atomic<size_t>[threads_]),
+      shrink_wait_(policy.shrink_after) {
   for (size_t i = 0; i < threads_; ++i) connections_[i] = 0;
 }
 
@@ -50,10 +50,7 @@ size_t ThreadSpread::sample(std::span<const double> busy) {
   return k;
 }
 
-void ThreadSpread::set_active(size_t n) {
-  active_.store(std::clamp<size_t>(n, 1, threads_), std::memory_order_relaxed);
-  saturated_samples_ = spare_samples_ = 0;
-}
+void ThreadSpread::set_active(size_t n) { active_.store(std::clamp<size_t>(n, 1, threads_), std::memory_order_relaxed); }
 
 size_t ThreadSpread::choose() const {
   size_t k = active(), best = 0;
@@ -66,6 +63,7 @@ size_t ThreadSpread::choose() const {
 void ThreadSpread::opened(size_t thread) { connections_[thread].fetch_add(1, std::memory_order_relaxed); }
 
 std::optional<size_t> ThreadSpread::move_from(size_t thread) {
+  if (!policy_.by_load) return std::nullopt;  // BP_THREAD_SPREAD=all: connections stay where they were placed
   size_t k = active();
   size_t here = connections_on(thread);
   if (thread < k) {

@@ -82,15 +82,21 @@ TEST_CASE("a thread let go too early is kept twice as long the next time") {
   CHECK(feed(spread, {0.45, 0.40}, 1) == 1);
 }
 
-TEST_CASE("with BP_THREAD_SPREAD=all every thread takes connections whatever the load") {
+TEST_CASE("with BP_THREAD_SPREAD=all every thread takes connections whatever the load, and none moves") {
   ThreadSpread spread(2, SpreadPolicy{.by_load = false});
   CHECK(spread.active() == 2);
   CHECK(feed(spread, {0, 0}, 100) == 2);
+  CHECK(feed(spread, {1, 1}, 100) == 2);
   for (size_t expected : {0, 1, 0, 1}) {
     size_t to = spread.choose();
     CHECK(to == expected);
     spread.opened(to);
   }
+  // Uneven counts (connections closed on one thread) stay uneven.
+  spread.closed(0);
+  spread.closed(0);
+  CHECK(spread.move_from(1) == std::nullopt);
+  CHECK(spread.moves() == 0);
 }
 
 TEST_CASE("connections leave an inactive thread and even out over the active ones") {

@@ -45,7 +45,8 @@ class ThreadSpread {
   // One sample: busy[i] is thread i's share of a core since the previous sample (busy.size() ==
   // threads()). Returns the number of active threads after it.
   size_t sample(std::span<const double> busy);
-  // Sets the active count (tests; clamped to [1, threads()]).
+  // Sets the active count (tests; clamped to [1, threads()]). Only the count changes, so it may
+  // run beside sample().
   void set_active(size_t n);
 
   // Where the next connection goes: the active thread with the fewest connections. (The server
@@ -55,7 +56,8 @@ class ThreadSpread {
   void opened(size_t thread);
   // Between two requests of a connection on `thread`: the thread it should move to, if any (its
   // thread is no longer active, or holds more than its share while another active thread holds
-  // fewer). The move is counted at once, so other connections decide on the new counts.
+  // fewer; never with by_load off). The move is counted at once, so other connections decide on
+  // the new counts.
   std::optional<size_t> move_from(size_t thread);
   // A connection on `thread` has closed.
   void closed(size_t thread);
