@@ -102,21 +102,26 @@ floor_pid=$!
 env "${floor_env[@]}" "$bin/bp_publish_server" "$floor1_port" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" 1 &
 floor1_pid=$!
 sleep 0.5
-# The gateway again with one I/O thread (BP_THREADS=1), the stack's settings otherwise: on two
-# cores shared with nats-server and the load generator it trades 100-record throughput for the
-# throughput and tail of small requests (docs/BENCHMARKS.md).
-env "${gateway_env[@]}" "BP_HTTP_LISTEN=127.0.0.1:$gw1_port" BP_THREADS=1 \
-  "$bin/batchpipe-gateway" >"$BP_DATA_DIR/gateway-one-thread.log" 2>&1 &
-gw1_pid=$!
+# another_gateway PORT LOG SETTING...: one more gateway on the stack, its settings with SETTING...
+# on top; sets another_pid once it is ready.
+another_gateway() {
+  local port="$1" log="$2"
+  shift 2
+  env "${gateway_env[@]}" "BP_HTTP_LISTEN=127.0.0.1:$port" "$@" "$bin/batchpipe-gateway" >"$BP_DATA_DIR/$log" 2>&1 &
+  another_pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
+}
+# The gateway again with one I/O thread (BP_THREADS=1): on two cores shared with nats-server and
+# the load generator it trades 100-record throughput for the throughput and tail of small
+# requests (docs/BENCHMARKS.md).
+another_gateway "$gw1_port" gateway-one-thread.log BP_THREADS=1
+gw1_pid="$another_pid"
 gw1="http://127.0.0.1:$gw1_port"
-for _ in $(seq 100); do curl -sf -o /dev/null "$gw1/readyz" && break; sleep 0.1; done
 # And with connections spread over every I/O thread whatever the load (BP_THREAD_SPREAD=all, the
 # gateway before 2026-12-06): only in the paired rounds, to show what the spread by load changes.
-env "${gateway_env[@]}" "BP_HTTP_LISTEN=127.0.0.1:$gwall_port" BP_THREAD_SPREAD=all \
-  "$bin/batchpipe-gateway" >"$BP_DATA_DIR/gateway-all-threads.log" 2>&1 &
-gwall_pid=$!
+another_gateway "$gwall_port" gateway-all-threads.log BP_THREAD_SPREAD=all
+gwall_pid="$another_pid"
 gwall="http://127.0.0.1:$gwall_port"
-for _ in $(seq 100); do curl -sf -o /dev/null "$gwall/readyz" && break; sleep 0.1; done
 # Its small-request scenarios run before any 100-record scenario, as the default gateway's do:
 # after those the store holds gigabytes more and the open loops meet its writes.
 one_thread_small() {

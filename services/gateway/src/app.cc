@@ -6,7 +6,6 @@
 #include <future>
 #include <iostream>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "bp/gateway/server.h"
@@ -175,14 +174,7 @@ int run(int argc, const char* const* argv) {
 
   boost::asio::io_context& io = *contexts.front();
   HttpServer server(context_ptrs, s->server, gateway);
-  gateway->set_server_metrics([&spread = std::as_const(server.spread())](std::string& out) {
-    ops::prom::header(out, "bp_gateway_io_threads", "gauge", "I/O threads started");
-    ops::prom::sample(out, "bp_gateway_io_threads", "", static_cast<uint64_t>(spread.threads()));
-    ops::prom::header(out, "bp_gateway_io_threads_active", "gauge", "I/O threads that take connections now (BP_THREAD_SPREAD)");
-    ops::prom::sample(out, "bp_gateway_io_threads_active", "", static_cast<uint64_t>(spread.active()));
-    ops::prom::header(out, "bp_gateway_connection_moves_total", "counter", "connections moved to another I/O thread between two requests");
-    ops::prom::sample(out, "bp_gateway_connection_moves_total", "", spread.moves());
-  });
+  gateway->set_server_metrics([&server](std::string& out) { server.write_metrics(out); });
   if (auto st = server.listen(); !st) return fail(st.error());
   server.start();
   auto stop_flush = std::make_shared<std::atomic<bool>>(false);

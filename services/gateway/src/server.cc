@@ -7,6 +7,7 @@
 #include "bp/log.h"
 #include "bp/uuid.h"
 #include "bp/ops/ops_server.h"
+#include "bp/ops/prometheus.h"
 
 namespace bp::gateway {
 
@@ -38,6 +39,16 @@ Status HttpServer::listen() {
 }
 
 unsigned short HttpServer::port() const { return acceptor_.local_endpoint().port(); }
+
+void HttpServer::write_metrics(std::string& out) const {
+  namespace prom = ops::prom;
+  prom::header(out, "bp_gateway_io_threads", "gauge", "I/O threads started");
+  prom::sample(out, "bp_gateway_io_threads", "", static_cast<uint64_t>(spread_.threads()));
+  prom::header(out, "bp_gateway_io_threads_active", "gauge", "I/O threads that take connections now (BP_THREAD_SPREAD)");
+  prom::sample(out, "bp_gateway_io_threads_active", "", static_cast<uint64_t>(spread_.active()));
+  prom::header(out, "bp_gateway_connection_moves_total", "counter", "connections moved to another I/O thread between two requests");
+  prom::sample(out, "bp_gateway_connection_moves_total", "", spread_.moves());
+}
 
 void HttpServer::start() {
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);

@@ -43,6 +43,8 @@ class HttpServer {
   size_t requests_in_flight() const { return in_flight_; }
   size_t connections() const { return connections_; }
   unsigned short port() const;
+  // Prometheus text of the I/O threads: started, active, connections moved.
+  void write_metrics(std::string& out) const;
   ThreadSpread& spread() { return spread_; }
   const ThreadSpread& spread() const { return spread_; }
 
