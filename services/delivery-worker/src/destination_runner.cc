@@ -11,6 +11,7 @@
 #include "bp/delivery_worker/batch_delivery.h"
 #include "bp/delivery_worker/fetch.h"
 #include "bp/log.h"
+#include "bp/nats/ingest_message.h"
 #include "bp/uuid.h"
 
 namespace bp::delivery_worker {
@@ -48,13 +49,36 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
                    sequence});
     return out;
   }
-  std::string request_id = header(m, "Bp-Request-Id");
-  std::string received_at = header(m, "Bp-Received-At");
+  std::string request_id = header(m, nats::ingest::kRequestIdHeader.data());
+  std::string received_at = header(m, nats::ingest::kReceivedAtHeader.data());
   // One SAX pass writes each element out compactly (a DOM and a serialization of each record
   // took most of the worker's time per record).
   auto elements = json::split_array(std::string_view(natsMsg_GetData(m), natsMsg_GetDataLength(m)), 256);
   if (!elements) return out;
   out.reserve(elements->size());
+  // Several requests in one message (decision 0014): each record takes its own request's id,
+  // index and time.
+  if (std::string listed = header(m, nats::ingest::kRequestsHeader.data()); !listed.empty()) {
+    auto spans = nats::ingest::parse_requests(listed);
+    int64_t total = 0;
+    if (spans) {
+      for (const auto& span : *spans) total += span.count;
+    }
+    if (spans && total == static_cast<int64_t>(elements->size())) {
+      auto record = elements->begin();
+      for (const auto& span : *spans) {
+        for (int64_t index = 0; index < span.count; ++index, ++record) {
+          out.push_back({span.request_id + ":" + std::to_string(index), span.received_at, std::move(*record), sequence});
+        }
+      }
+      return out;
+    }
+    // Only a gateway writes these, so this is a bug somewhere: the records are still delivered,
+    // with ids from the first request (stable across redeliveries), rather than held back.
+    log::error("an ingest message's Bp-Requests does not match its records",
+               {{"destination_id", destination_id}, {"request_id", request_id},
+                {"records", std::to_string(elements->size())}, {"listed", std::to_string(total)}});
+  }
   int index = 0;
   for (auto& record : *elements) {
     out.push_back({request_id + ":" + std::to_string(index++), received_at, std::move(record), sequence});

@@ -26,14 +26,16 @@ namespace fs = std::filesystem;
 namespace {
 
 // Publishes one ingest message (a JSON array of records) the way the gateway does.
+// `requests`, when not empty, is the Bp-Requests header of a message carrying several requests.
 void publish_body(Fixture& f, const std::string& pipe_id, const std::string& request_id, const std::string& body,
-                  int records) {
+                  int records, const std::string& requests = "") {
   natsMsg* msg = nullptr;
   std::string subject = "bp.in." + pipe_id;
   REQUIRE(natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
   natsMsgHeader_Set(msg, "Bp-Request-Id", request_id.c_str());
   natsMsgHeader_Set(msg, "Bp-Received-At", "2026-01-01T00:00:00.000Z");
   natsMsgHeader_Set(msg, "Bp-Record-Count", std::to_string(records).c_str());
+  if (!requests.empty()) natsMsgHeader_Set(msg, "Bp-Requests", requests.c_str());
   jsPubAck* ack = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   REQUIRE(js_PublishMsg(&ack, f.nats().jetstream(), msg, nullptr, &jerr) == NATS_OK);
@@ -189,6 +191,61 @@ TEST_CASE("postgres sink: every record exactly once, batches within the limits",
     CHECK(r.records() <= 5);
     CHECK(r.destination_id() == dest.id());
   }
+}
+
+TEST_CASE("a message carrying several requests gives each record its own request's id and time", "[integration]") {
+  Fixture f;
+  bp::testing::ScratchDatabase sink_db;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "coalesced");
+  set_limits(f, ws, pipe.id(), 1000, 100);
+  create_destination(f, ws, pipe.id(), "postgres", postgres_config(sink_db, "events"));
+  // Three requests of 1, 3 and 2 records in one message, as the gateway joins them.
+  std::vector<std::string> ids = {bp::uuid::v4(), bp::uuid::v4(), bp::uuid::v4()};
+  std::vector<int> counts = {1, 3, 2};
+  std::string body = "[", requests;
+  for (size_t r = 0; r < ids.size(); ++r) {
+    for (int i = 0; i < counts[r]; ++i) {
+      if (body.size() > 1) body += ',';
+      body += R"({"req":")" + ids[r] + R"(","n":)" + std::to_string(i) + "}";
+    }
+    if (!requests.empty()) requests += ',';
+    requests += ids[r] + " " + std::to_string(counts[r]) + " 2026-01-01T00:00:0" + std::to_string(r + 1) + ".000Z";
+  }
+  body += "]";
+  publish_body(f, pipe.id(), ids[0], body, 6, requests);
+  // A Bp-Requests that does not add up to the records: delivered anyway, under the first id.
+  std::string odd = bp::uuid::v4();
+  publish_body(f, pipe.id(), odd, R"([{"req":"odd","n":0},{"req":"odd","n":1}])", 2,
+               odd + " 1 2026-01-01T00:00:09.000Z," + bp::uuid::v4() + " 5 2026-01-01T00:00:09.000Z");
+
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+  auto sink = bp::pg::Connection::connect(sink_db.url());
+  REQUIRE(sink.ok());
+  auto rows = [&]() -> int64_t {
+    auto r = sink->exec("SELECT count(*) AS n FROM events");
+    return r ? r->integer(0, "n") : -1;
+  };
+  REQUIRE(eventually([&] { return rows() == 8; }));
+  for (size_t r = 0; r < ids.size(); ++r) {
+    for (int i = 0; i < counts[r]; ++i) {
+      INFO("request " << r << " record " << i);
+      auto row = sink->exec(
+          "SELECT data->>'req' AS req, (data->>'n')::int AS n, "
+          "to_char(bp_received_at AT TIME ZONE 'UTC', 'SS') AS s FROM events WHERE bp_record_id = $1",
+          {ids[r] + ":" + std::to_string(i)});
+      REQUIRE(row.ok());
+      REQUIRE(row->size() == 1);
+      CHECK(row->text(0, "req") == ids[r]);
+      CHECK(row->integer(0, "n") == i);
+      CHECK(row->text(0, "s") == "0" + std::to_string(r + 1));
+    }
+  }
+  auto fallback = sink->exec("SELECT count(*) AS n FROM events WHERE bp_record_id IN ($1, $2) AND data->>'req' = 'odd'",
+                             {odd + ":0", odd + ":1"});
+  REQUIRE(fallback.ok());
+  CHECK(fallback->integer(0, "n") == 2);
 }
 
 TEST_CASE("a blocked destination holds its records, then delivers them when active", "[integration]") {

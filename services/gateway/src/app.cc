@@ -34,6 +34,8 @@ const std::vector<config::Setting>& settings() {
       {"BP_CONTROL_PLANE_TIMEOUT_MS", "5000", "deadline of control-plane calls"},
       {"BP_PUBLISH_TIMEOUT_MS", "5000", "wait for a JetStream ack before answering 503"},
       {"BP_PUBLISH_MAX_PENDING", "65536", "JetStream publishes in flight; more answer 503"},
+      {"BP_PUBLISH_COALESCE", "64",
+       "most requests to one pipe sent as one JetStream message (wire publisher; 1: a message per request)"},
       {"BP_TRUST_FORWARDED_FOR", "0", "take the client IP from X-Forwarded-For (set behind a proxy)"},
       {"BP_AUTH_FAILURE_LIMIT", "20", "failed authentications from one client address, per window, before 429 (0: off)"},
       {"BP_AUTH_FAILURE_WINDOW_MS", "60000", "window of BP_AUTH_FAILURE_LIMIT; a blocked address waits for its end"},
@@ -60,7 +62,7 @@ struct Settings {
   ServerOptions server;
   GatewayOptions gateway;
   std::string publisher;
-  int64_t threads, publish_timeout_ms, publish_max_pending, control_plane_timeout_ms, usage_flush_ms, drain_ms;
+  int64_t threads, publish_timeout_ms, publish_max_pending, publish_coalesce, control_plane_timeout_ms, usage_flush_ms, drain_ms;
 };
 
 Result<Settings> read_settings(const config::Source& cfg) {
@@ -94,6 +96,7 @@ Result<Settings> read_settings(const config::Source& cfg) {
            {"BP_CONTROL_PLANE_TIMEOUT_MS", 100, 60000, &s.control_plane_timeout_ms},
            {"BP_PUBLISH_TIMEOUT_MS", 100, 60000, &s.publish_timeout_ms},
            {"BP_PUBLISH_MAX_PENDING", 1, 10000000, &s.publish_max_pending},
+           {"BP_PUBLISH_COALESCE", 1, 1024, &s.publish_coalesce},
            {"BP_USAGE_FLUSH_MS", 100, 3600000, &s.usage_flush_ms},
            {"BP_DRAIN_TIMEOUT_MS", 0, 600000, &s.drain_ms}}) {
     auto v = cfg.get_int(i.env, i.min, i.max);
@@ -154,7 +157,8 @@ int run(int argc, const char* const* argv) {
   std::shared_ptr<Publisher> shared_publisher;
   if (s->publisher == "wire") {
     auto wire = WirePublisher::create(context_ptrs, cfg->get("BP_NATS_URL"), s->publish_max_pending,
-                                      std::chrono::milliseconds(s->publish_timeout_ms));
+                                      std::chrono::milliseconds(s->publish_timeout_ms),
+                                      static_cast<size_t>(s->publish_coalesce));
     if (!wire) return fail(wire.error());
     shared_publisher = std::move(wire).value();
   } else {

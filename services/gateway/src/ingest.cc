@@ -204,6 +204,12 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
   publish.request_id = request_id;
   publish.received_at = std::move(received_at);  // the enrichment that viewed it is done
   publish.record_count = records.count;
+  if (p.has_limits() && p.limits().has_pl_delivery_max_records()) {
+    publish.batch_max_records = p.limits().pl_delivery_max_records();
+  }
+  if (p.has_limits() && p.limits().has_pl_delivery_max_bytes()) {
+    publish.batch_max_bytes = p.limits().pl_delivery_max_bytes();
+  }
   auto idempotency = find_header(req, "Idempotency-Key");
   if (!idempotency) idempotency = find_header(req, "X-Idempotency-Key");
   if (idempotency && !valid_idempotency_key(*idempotency)) {

@@ -114,9 +114,132 @@ size_t NatsCPublisher::in_flight() const {
 
 // ---- WirePublisher -------------------------------------------------------------------------
 
+// One I/O thread's NATS connection, and the requests of the current turn of its event loop that
+// wait to go out together. Everything but the counters is used on that thread only. Posted
+// handlers hold it by shared_ptr, so a turn that ends after the WirePublisher is gone is safe.
+class WirePublisher::Connection : public std::enable_shared_from_this<WirePublisher::Connection> {
+ public:
+  Connection(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce) : wire_(std::move(wire)), coalesce_(coalesce) {}
+
+  nats::wire::Publisher& wire() { return *wire_; }
+  // Requests gathered and not yet handed to the connection.
+  size_t gathered() const { return gathered_.load(std::memory_order_relaxed); }
+
+  // On the connection's thread.
+  void publish(PublishRequest r, nats::wire::PublishCallback done) {
+    // An idempotency key is a message id of its own; a payload that is not the array the
+    // gateway writes cannot be joined to another.
+    bool joinable = coalesce_ > 1 && r.msg_id.empty() && r.record_count > 0 && r.payload.size() >= 2 &&
+                    r.payload.front() == '[' && r.payload.back() == ']';
+    if (!joinable) return publish_alone(r, std::move(done));
+    // Room for Bp-Requests with every request of a full group, besides the other headers.
+    int64_t room = wire_->max_payload() - 1024 - static_cast<int64_t>(coalesce_) * 96;
+    auto group = std::find_if(open_.begin(), open_.end(), [&](const Group& g) { return g.subject == r.subject; });
+    if (group != open_.end()) {
+      bool fits = group->members.size() < coalesce_ &&
+                  group->records + r.record_count <= std::min(group->max_records, r.batch_max_records) &&
+                  static_cast<int64_t>(group->payload.size() + r.payload.size()) <=
+                      std::min({group->max_bytes, r.batch_max_bytes, room});
+      if (fits) {
+        // "[a,b]" + "[c]" -> "[a,b,c]"
+        group->payload.back() = ',';
+        group->payload.append(r.payload, 1, std::string::npos);
+        join(*group, r, std::move(done));
+        return;
+      }
+      Group full = std::move(*group);
+      open_.erase(group);
+      send(full);
+    }
+    Group& g = open_.emplace_back();
+    g.subject = std::move(r.subject);
+    g.payload = std::move(r.payload);
+    g.max_records = r.batch_max_records;
+    g.max_bytes = r.batch_max_bytes;
+    join(g, r, std::move(done));
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      boost::asio::post(wire_->io(), [self = shared_from_this()] { self->flush(); });
+    }
+  }
+
+ private:
+  struct Member {
+    std::string request_id;
+    std::string received_at;
+    int64_t count = 0;
+    nats::wire::PublishCallback done;
+  };
+  struct Group {
+    std::string subject;
+    std::string payload;  // one JSON array: the records of every member, in order
+    int64_t records = 0;
+    int64_t max_records = 0;
+    int64_t max_bytes = 0;
+    std::vector<Member> members;
+  };
+
+  void join(Group& g, PublishRequest& r, nats::wire::PublishCallback done) {
+    g.records += r.record_count;
+    g.members.push_back({std::move(r.request_id), std::move(r.received_at), r.record_count, std::move(done)});
+    gathered_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // The end of the turn in which the first of them arrived: everything gathered goes out.
+  void flush() {
+    flush_posted_ = false;
+    std::vector<Group> groups = std::move(open_);
+    open_.clear();
+    for (auto& g : groups) send(g);
+  }
+
+  // One message with the headers the worker reads; Bp-Requests only for several requests.
+  void send(Group& g) {
+    gathered_.fetch_sub(g.members.size(), std::memory_order_relaxed);
+    Member& first = g.members.front();
+    std::string count = std::to_string(g.records);
+    std::string requests;
+    if (g.members.size() > 1) {
+      requests.reserve(g.members.size() * 72);
+      for (const auto& m : g.members) nats::ingest::append_request(requests, m.request_id, m.count, m.received_at);
+    }
+    const nats::wire::Header headers[] = {{nats::ingest::kRequestIdHeader, first.request_id},
+                                          {nats::ingest::kReceivedAtHeader, first.received_at},
+                                          {nats::ingest::kRecordCountHeader, count},
+                                          {nats::ingest::kRequestsHeader, requests}};
+    std::span<const nats::wire::Header> sent(headers);
+    if (g.members.size() == 1) {
+      wire_->publish(g.subject, sent.first(3), g.payload, std::move(first.done));
+      return;
+    }
+    auto members = std::make_shared<std::vector<Member>>(std::move(g.members));
+    wire_->publish(g.subject, sent, g.payload, [members](nats::wire::PublishResult result) {
+      for (auto& m : *members) m.done(result);
+    });
+  }
+
+  // A request that is a message of its own, as before decision 0014.
+  void publish_alone(const PublishRequest& r, nats::wire::PublishCallback done) {
+    std::string count = std::to_string(r.record_count);
+    const nats::wire::Header headers[] = {{"Nats-Msg-Id", r.msg_id},
+                                          {nats::ingest::kRequestIdHeader, r.request_id},
+                                          {nats::ingest::kReceivedAtHeader, r.received_at},
+                                          {nats::ingest::kRecordCountHeader, count}};
+    std::span<const nats::wire::Header> sent(headers);
+    if (r.msg_id.empty()) sent = sent.subspan(1);  // no message id: nothing to deduplicate
+    wire_->publish(r.subject, sent, r.payload, std::move(done));
+  }
+
+  std::shared_ptr<nats::wire::Publisher> wire_;
+  size_t coalesce_;
+  std::vector<Group> open_;  // usually one: a gateway's load is mostly one pipe at a time
+  bool flush_posted_ = false;
+  std::atomic<size_t> gathered_{0};
+};
+
 Result<std::unique_ptr<WirePublisher>> WirePublisher::create(const std::vector<boost::asio::io_context*>& contexts,
                                                              const std::string& urls, int64_t max_pending,
-                                                             std::chrono::milliseconds ack_timeout) {
+                                                             std::chrono::milliseconds ack_timeout, size_t coalesce) {
   auto servers = nats::wire::parse_urls(urls);
   if (!servers) return servers.take_error();
   for (const auto& server : *servers) {
@@ -131,18 +254,19 @@ Result<std::unique_ptr<WirePublisher>> WirePublisher::create(const std::vector<b
   options.max_buffered_bytes = std::max<size_t>(4 << 20, options.max_buffered_bytes / contexts.size());
   options.ack_timeout = ack_timeout;
   for (auto* context : contexts) {
-    publisher->connections_.push_back(nats::wire::Publisher::create(*context, options));
-    publisher->connections_.back()->start();
+    auto wire = nats::wire::Publisher::create(*context, options);
+    wire->start();
+    publisher->connections_.push_back(std::make_shared<Connection>(std::move(wire), std::max<size_t>(1, coalesce)));
   }
   return publisher;
 }
 
 WirePublisher::~WirePublisher() {
-  for (auto& connection : connections_) connection->stop();
+  for (auto& connection : connections_) connection->wire().stop();
 }
 
 bool WirePublisher::ready() const {
-  return std::all_of(connections_.begin(), connections_.end(), [](const auto& c) { return c->connects() > 0; });
+  return std::all_of(connections_.begin(), connections_.end(), [](const auto& c) { return c->wire().connects() > 0; });
 }
 
 boost::asio::awaitable<PublishOutcome> WirePublisher::publish(PublishRequest request) {
@@ -150,22 +274,6 @@ boost::asio::awaitable<PublishOutcome> WirePublisher::publish(PublishRequest req
     start(std::move(request), std::move(done));
   });
 }
-
-namespace {
-
-// Publishes `r` on `connection` (on its I/O thread) with the headers the worker reads.
-void publish_on(nats::wire::Publisher& connection, const PublishRequest& r, nats::wire::PublishCallback done) {
-  std::string count = std::to_string(r.record_count);
-  const nats::wire::Header headers[] = {{"Nats-Msg-Id", r.msg_id},
-                                        {"Bp-Request-Id", r.request_id},
-                                        {"Bp-Received-At", r.received_at},
-                                        {"Bp-Record-Count", count}};
-  std::span<const nats::wire::Header> sent(headers);
-  if (r.msg_id.empty()) sent = sent.subspan(1);  // no message id: nothing to deduplicate
-  connection.publish(r.subject, sent, r.payload, std::move(done));
-}
-
-}  // namespace
 
 void WirePublisher::start(PublishRequest request, Completion<PublishOutcome> done) {
   auto started = std::chrono::steady_clock::now();
@@ -176,11 +284,13 @@ void WirePublisher::start(PublishRequest request, Completion<PublishOutcome> don
   // The connection of the I/O thread we are on; a caller on another thread (tests) is handed
   // to one of them.
   for (auto& connection : connections_) {
-    if (connection->io().get_executor().running_in_this_thread()) return publish_on(*connection, request, std::move(finish));
+    if (connection->wire().io().get_executor().running_in_this_thread()) {
+      return connection->publish(std::move(request), std::move(finish));
+    }
   }
   auto connection = connections_[next_++ % connections_.size()];
-  boost::asio::post(connection->io(), [connection, request = std::move(request), finish = std::move(finish)]() mutable {
-    publish_on(*connection, request, std::move(finish));
+  boost::asio::post(connection->wire().io(), [connection, request = std::move(request), finish = std::move(finish)]() mutable {
+    connection->publish(std::move(request), std::move(finish));
   });
 }
 
@@ -194,13 +304,13 @@ void WirePublisher::drain(std::chrono::milliseconds timeout) {
 
 size_t WirePublisher::in_flight() const {
   size_t n = 0;
-  for (const auto& connection : connections_) n += connection->in_flight();
+  for (const auto& connection : connections_) n += connection->wire().in_flight() + connection->gathered();
   return n;
 }
 
 int64_t WirePublisher::max_payload() const {
-  int64_t smallest = connections_.front()->max_payload();
-  for (const auto& connection : connections_) smallest = std::min(smallest, connection->max_payload());
+  int64_t smallest = connections_.front()->wire().max_payload();
+  for (const auto& connection : connections_) smallest = std::min(smallest, connection->wire().max_payload());
   // Headers (ids, timestamps, count) take well under 1 KiB.
   return smallest - 1024;
 }

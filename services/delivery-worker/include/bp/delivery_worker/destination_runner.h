@@ -16,6 +16,7 @@
 #include "bp/delivery_worker/metrics.h"
 #include "bp/delivery_worker/sink.h"
 #include "bp/nats/client.h"
+#include "bp/nats/ingest_message.h"
 
 namespace bp::delivery_worker {
 
@@ -28,8 +29,8 @@ class RunReporter {
 };
 
 struct BatchLimits {
-  int64_t max_records = 1000;
-  int64_t max_bytes = 1 << 20;
+  int64_t max_records = nats::ingest::kDefaultBatchMaxRecords;
+  int64_t max_bytes = nats::ingest::kDefaultBatchMaxBytes;
   std::chrono::milliseconds max_interval{1000};
   int64_t max_attempts = 15;  // with the backoff cap, about 7 minutes of a failing sink
 

@@ -14,6 +14,7 @@
 
 #include "bp/gateway/await_callback.h"
 #include "bp/nats/client.h"
+#include "bp/nats/ingest_message.h"
 #include "bp/nats/wire.h"
 #include "bp/ops/prometheus.h"
 #include "bp/result.h"
@@ -27,6 +28,10 @@ struct PublishRequest {
   std::string request_id;  // Bp-Request-Id, unique per request
   std::string received_at;
   int64_t record_count = 0;
+  // The pipe's delivery batch limits (pl_delivery_max_records, pl_delivery_max_bytes): a
+  // message that carries several requests stays within them (decision 0014).
+  int64_t batch_max_records = nats::ingest::kDefaultBatchMaxRecords;
+  int64_t batch_max_bytes = nats::ingest::kDefaultBatchMaxBytes;
 };
 
 struct PublishOutcome {
@@ -90,13 +95,17 @@ class NatsCPublisher : public Publisher {
 
 // The default (BP_NATS_PUBLISHER=wire): one NATS connection per I/O thread, spoken to directly
 // (bp/nats/wire.h), so that a request is parsed, published, acked and answered on one thread.
+// Requests to the same pipe published in one turn of a thread's event loop go out as one
+// message of up to `coalesce` requests (decision 0014), each answered by that message's ack.
 class WirePublisher : public Publisher {
  public:
+  static constexpr size_t kDefaultCoalesce = 64;
   // Connects one publisher per context; waits up to the connect timeout for them to connect
   // (they keep trying after that, and requests meanwhile are answered 503).
   static Result<std::unique_ptr<WirePublisher>> create(const std::vector<boost::asio::io_context*>& contexts,
                                                        const std::string& urls, int64_t max_pending,
-                                                       std::chrono::milliseconds ack_timeout);
+                                                       std::chrono::milliseconds ack_timeout,
+                                                       size_t coalesce = kDefaultCoalesce);
   ~WirePublisher() override;
 
   boost::asio::awaitable<PublishOutcome> publish(PublishRequest request) override;
@@ -106,11 +115,13 @@ class WirePublisher : public Publisher {
   bool ready() const override;
 
  private:
+  class Connection;  // one per I/O thread: the wire publisher and the requests gathered for it
+
   WirePublisher() = default;
   // Publishes on the calling I/O thread's connection, or hands the request to one (tests).
   void start(PublishRequest request, Completion<PublishOutcome> done);
 
-  std::vector<std::shared_ptr<nats::wire::Publisher>> connections_;
+  std::vector<std::shared_ptr<Connection>> connections_;
   std::atomic<size_t> next_{0};  // for a publish from a thread that runs none of the contexts
 };
 

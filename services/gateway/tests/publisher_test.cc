@@ -1,0 +1,245 @@
+// The gateway's wire publisher against a real nats-server: requests to one pipe published in
+// one turn of an I/O thread's event loop go out as one message (decision 0014), each answered by
+// its ack; what cannot be joined goes alone; a message never outgrows the pipe's batch limits.
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <thread>
+
+#include "bp/gateway/publisher.h"
+#include "bp/nats/client.h"
+#include "bp/nats/ingest_message.h"
+#include "bp/testing/environment.h"
+#include "bp/uuid.h"
+
+using bp::gateway::PublishOutcome;
+using bp::gateway::PublishRequest;
+using bp::gateway::WirePublisher;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One I/O thread with the gateway's wire publisher on it, and a stream of its own.
+struct Harness {
+  std::string url = bp::testing::nats_url();
+  std::string stream = "PUBTEST_" + bp::uuid::v4().substr(0, 8);
+  std::string prefix = "pubtest." + bp::uuid::v4().substr(0, 8);
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard = boost::asio::make_work_guard(io);
+  std::unique_ptr<WirePublisher> publisher;
+  std::shared_ptr<bp::nats::Client> client;
+  std::thread thread;
+
+  explicit Harness(size_t coalesce = WirePublisher::kDefaultCoalesce) {
+    auto c = bp::nats::Client::connect(url, "gateway-publisher-test");
+    REQUIRE(c);
+    client = *c;
+    bp::nats::StreamSpec spec;
+    spec.name = stream;
+    spec.subjects = {prefix + ".>"};
+    spec.allow_direct = true;
+    REQUIRE((client->ensure_stream(spec)));
+    auto p = WirePublisher::create({&io}, url, 1000, 5000ms, coalesce);
+    REQUIRE(p);
+    publisher = std::move(p).value();
+    thread = std::thread([this] { io.run(); });
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!publisher->ready() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    REQUIRE(publisher->ready());
+  }
+  ~Harness() {
+    publisher.reset();
+    guard.reset();
+    io.stop();
+    thread.join();
+  }
+
+  // A request of `records` records {"r":"<id>","n":i} to pipe subject `<prefix>.<pipe>`.
+  PublishRequest request(const std::string& pipe, int records, std::string msg_id = "") {
+    PublishRequest r;
+    r.subject = prefix + "." + pipe;
+    r.request_id = bp::uuid::v4();
+    r.received_at = "2026-12-06T04:00:00.000Z";
+    r.record_count = records;
+    r.msg_id = std::move(msg_id);
+    r.payload = "[";
+    for (int i = 0; i < records; ++i) {
+      if (i) r.payload += ',';
+      r.payload += R"({"r":")" + r.request_id + R"(","n":)" + std::to_string(i) + "}";
+    }
+    r.payload += "]";
+    return r;
+  }
+
+  // Publishes all of `requests` from one handler of the I/O thread (one turn of its loop) and
+  // waits for every outcome.
+  std::vector<PublishOutcome> publish_together(std::vector<PublishRequest> requests) {
+    std::vector<std::future<PublishOutcome>> futures;
+    auto promises = std::make_shared<std::vector<std::promise<PublishOutcome>>>(requests.size());
+    for (auto& p : *promises) futures.push_back(p.get_future());
+    boost::asio::post(io, [this, promises, requests = std::move(requests)]() mutable {
+      for (size_t i = 0; i < requests.size(); ++i) {
+        boost::asio::co_spawn(io, publisher->publish(std::move(requests[i])),
+                              [promises, i](std::exception_ptr, PublishOutcome o) { (*promises)[i].set_value(std::move(o)); });
+      }
+    });
+    std::vector<PublishOutcome> out;
+    for (auto& f : futures) {
+      REQUIRE(f.wait_for(10s) == std::future_status::ready);
+      out.push_back(f.get());
+    }
+    return out;
+  }
+
+  std::vector<bp::nats::StoredMessage> stored(const std::string& pipe) {
+    auto m = client->stored_messages(stream, prefix + "." + pipe, 1, 1000);
+    REQUIRE(m);
+    return *m;
+  }
+};
+
+std::string inner(const std::string& array) { return array.substr(1, array.size() - 2); }
+
+}  // namespace
+
+TEST_CASE("requests to one pipe in one turn go out as one message that names each of them", "[integration]") {
+  Harness h;
+  std::vector<PublishRequest> requests;
+  for (int records : {1, 3, 2, 1}) requests.push_back(h.request("a", records));
+  auto sent = requests;
+  auto outcomes = h.publish_together(std::move(requests));
+  for (const auto& o : outcomes) {
+    CHECK(o.stored);
+    CHECK_FALSE(o.duplicate);
+    CHECK(o.error == "");
+  }
+  auto messages = h.stored("a");
+  REQUIRE(messages.size() == 1);
+  const auto& m = messages[0];
+  CHECK(m.data == "[" + inner(sent[0].payload) + "," + inner(sent[1].payload) + "," + inner(sent[2].payload) + "," +
+                      inner(sent[3].payload) + "]");
+  CHECK(m.headers.at("Bp-Record-Count") == "7");
+  CHECK(m.headers.at("Bp-Request-Id") == sent[0].request_id);
+  CHECK(m.headers.count("Nats-Msg-Id") == 0);
+  auto spans = bp::nats::ingest::parse_requests(m.headers.at("Bp-Requests"));
+  REQUIRE(spans);
+  REQUIRE(spans->size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK((*spans)[i].request_id == sent[i].request_id);
+    CHECK((*spans)[i].count == sent[i].record_count);
+    CHECK((*spans)[i].received_at == sent[i].received_at);
+  }
+  CHECK(h.publisher->in_flight() == 0);
+}
+
+TEST_CASE("a lone request, an idempotency key and another pipe each make a message as before", "[integration]") {
+  Harness h;
+  auto lone = h.publish_together({h.request("solo", 2)});
+  REQUIRE(lone.size() == 1);
+  CHECK(lone[0].stored);
+  auto solo = h.stored("solo");
+  REQUIRE(solo.size() == 1);
+  CHECK(solo[0].headers.count("Bp-Requests") == 0);
+  CHECK(solo[0].headers.at("Bp-Record-Count") == "2");
+
+  std::vector<PublishRequest> requests = {h.request("a", 1), h.request("a", 1, "key-1"), h.request("b", 1),
+                                          h.request("a", 1), h.request("b", 2)};
+  auto outcomes = h.publish_together(requests);
+  for (const auto& o : outcomes) CHECK(o.stored);
+  auto a = h.stored("a");
+  REQUIRE(a.size() == 2);  // the two plain requests together, the keyed one alone
+  int keyed = 0, joined = 0;
+  for (const auto& m : a) {
+    if (m.headers.count("Nats-Msg-Id")) {
+      ++keyed;
+      CHECK(m.headers.at("Nats-Msg-Id") == "key-1");
+      CHECK(m.headers.at("Bp-Request-Id") == requests[1].request_id);
+      CHECK(m.headers.count("Bp-Requests") == 0);
+    } else {
+      ++joined;
+      CHECK(m.headers.at("Bp-Record-Count") == "2");
+      CHECK(m.data == "[" + inner(requests[0].payload) + "," + inner(requests[3].payload) + "]");
+    }
+  }
+  CHECK(keyed == 1);
+  CHECK(joined == 1);
+  auto b = h.stored("b");
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].headers.at("Bp-Record-Count") == "3");
+
+  // The key repeated: a duplicate, answered as one, whatever else goes with it.
+  auto again = h.publish_together({h.request("a", 1), h.request("a", 1, "key-1")});
+  CHECK(again[0].stored);
+  CHECK_FALSE(again[0].duplicate);
+  CHECK(again[1].stored);
+  CHECK(again[1].duplicate);
+}
+
+TEST_CASE("a message stays within the pipe's batch limits and the coalescing cap", "[integration]") {
+  Harness h(3);
+  // pl_delivery_max_records 5: requests of 2 records go two to a message.
+  std::vector<PublishRequest> requests;
+  for (int i = 0; i < 6; ++i) {
+    requests.push_back(h.request("records", 2));
+    requests.back().batch_max_records = 5;
+  }
+  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
+  auto by_records = h.stored("records");
+  REQUIRE(by_records.size() == 3);
+  for (const auto& m : by_records) CHECK(m.headers.at("Bp-Record-Count") == "4");
+
+  // pl_delivery_max_bytes: no more than fits.
+  requests.clear();
+  for (int i = 0; i < 4; ++i) {
+    requests.push_back(h.request("bytes", 1));
+    requests.back().batch_max_bytes = static_cast<int64_t>(requests.back().payload.size() * 2 + 1);
+  }
+  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
+  auto by_bytes = h.stored("bytes");
+  REQUIRE(by_bytes.size() == 2);
+  for (const auto& m : by_bytes) CHECK(m.headers.at("Bp-Record-Count") == "2");
+
+  // The cap of 3 requests a message.
+  requests.clear();
+  for (int i = 0; i < 7; ++i) requests.push_back(h.request("cap", 1));
+  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
+  auto capped = h.stored("cap");
+  REQUIRE(capped.size() == 3);
+  CHECK(capped[0].headers.at("Bp-Record-Count") == "3");
+  CHECK(capped[1].headers.at("Bp-Record-Count") == "3");
+  CHECK(capped[2].headers.at("Bp-Record-Count") == "1");
+  // In order: the records of the seven requests, one after the other.
+  std::string all;
+  for (const auto& m : capped) all += (all.empty() ? "" : ",") + inner(m.data);
+  std::string expected;
+  for (const auto& r : requests) expected += (expected.empty() ? "" : ",") + inner(r.payload);
+  CHECK(all == expected);
+}
+
+TEST_CASE("with BP_PUBLISH_COALESCE=1 every request is a message", "[integration]") {
+  Harness h(1);
+  std::vector<PublishRequest> requests;
+  for (int i = 0; i < 5; ++i) requests.push_back(h.request("a", 1));
+  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
+  auto messages = h.stored("a");
+  REQUIRE(messages.size() == 5);
+  for (size_t i = 0; i < 5; ++i) {
+    CHECK(messages[i].headers.at("Bp-Request-Id") == requests[i].request_id);
+    CHECK(messages[i].headers.count("Bp-Requests") == 0);
+  }
+}
+
+TEST_CASE("a message no stream takes fails every request in it", "[integration]") {
+  Harness h;
+  std::string nowhere = "nostream." + bp::uuid::v4().substr(0, 8);
+  std::vector<PublishRequest> requests;
+  for (int i = 0; i < 3; ++i) {
+    requests.push_back(h.request("a", 1));
+    requests.back().subject = nowhere;
+  }
+  for (const auto& o : h.publish_together(requests)) {
+    CHECK_FALSE(o.stored);
+    CHECK(o.error == "no stream takes this subject (no responders)");
+  }
+  CHECK(h.publisher->in_flight() == 0);
+}
