@@ -18,11 +18,13 @@ floor_port="$(free_port)"
 floor1_port="$(free_port)"
 gw1_port="$(free_port)"
 gwall_port="$(free_port)"
+gwmsg_port="$(free_port)"
 cleanup() {
   [[ -z "${null_pid:-}" ]] || kill "$null_pid" 2>/dev/null || true
   [[ -z "${null1_pid:-}" ]] || kill "$null1_pid" 2>/dev/null || true
   [[ -z "${gw1_pid:-}" ]] || kill "$gw1_pid" 2>/dev/null || true
   [[ -z "${gwall_pid:-}" ]] || kill "$gwall_pid" 2>/dev/null || true
+  [[ -z "${gwmsg_pid:-}" ]] || kill "$gwmsg_pid" 2>/dev/null || true
   [[ -z "${floor_pid:-}" ]] || kill "$floor_pid" 2>/dev/null || true
   [[ -z "${floor1_pid:-}" ]] || kill "$floor1_pid" 2>/dev/null || true
   bench_stack_down
@@ -122,6 +124,11 @@ gw1="http://127.0.0.1:$gw1_port"
 another_gateway "$gwall_port" gateway-all-threads.log BP_THREAD_SPREAD=all
 gwall_pid="$another_pid"
 gwall="http://127.0.0.1:$gwall_port"
+# And with one JetStream message per request (BP_PUBLISH_COALESCE=1, the gateway before decision
+# 0014): only in the paired rounds, to show what sharing a message changes.
+another_gateway "$gwmsg_port" gateway-message-per-request.log BP_PUBLISH_COALESCE=1
+gwmsg_pid="$another_pid"
+gwmsg="http://127.0.0.1:$gwmsg_port"
 # Its small-request scenarios run before any 100-record scenario, as the default gateway's do:
 # after those the store holds gigabytes more and the open loops meet its writes.
 one_thread_small() {
@@ -204,14 +211,14 @@ cpu_rows+=("$(awk -v a=$((n1 - n0)) -v b=$((n2 - n1)) -v c=$((n3 - n2)) -v hz="$
 # Paired rounds, the measure the one-record target is judged by. This machine's speed moves
 # within minutes (up to 1.5x from one run to the next), so a bound taken a minute before a
 # gateway run can flatter or sink its ratio. Each round loads, back to back in short windows, the
-# two no-op servers, the gateway, the gateway with one I/O thread, the gateway with every thread
-# and the two floors, 1 record
+# two no-op servers, the gateway, the gateway with one I/O thread, the gateway with every thread,
+# the gateway with a message per request and the two floors, 1 record
 # per request; a ratio is taken within its round; the order is reversed every other round, so
 # that a steady drift favours no one. The median round is the figure.
 rounds="${BP_BENCH_ROUNDS:-3}"
 round_seconds="${BP_BENCH_ROUND_SECONDS:-5}"
 round_rows=()
-round_gw=() round_gw1=() round_gwall=() round_floor=() round_vs_floor=()
+round_gw=() round_gw1=() round_gwall=() round_gwmsg=() round_floor=() round_vs_floor=()
 round_load() { # URL [LOADGEN_ARGS...]: req/s of a 1-record closed loop; "-" if any answer was not 202
   local out
   out="$(seconds="$round_seconds" load --records=1 --url="$@")"
@@ -224,10 +231,10 @@ round_load() { # URL [LOADGEN_ARGS...]: req/s of a 1-record closed loop; "-" if 
 paired_rounds() {
   local i t order bound floor
   local -A r
-  local all=(null null1 gw gw1 gwall floor floor1)
+  local all=(null null1 gw gw1 gwall gwmsg floor floor1)
   for ((i = 1; i <= rounds; i++)); do
     order=("${all[@]}")
-    ((i % 2)) || order=(floor1 floor gwall gw1 gw null1 null)
+    ((i % 2)) || order=(floor1 floor gwmsg gwall gw1 gw null1 null)
     for t in "${order[@]}"; do
       case "$t" in
         null) r[$t]="$(round_load "http://127.0.0.1:$null_port/x")" ;;
@@ -235,6 +242,7 @@ paired_rounds() {
         gw) r[$t]="$(round_load "$gw/v1/ingest/$pipe" --key="$key")" ;;
         gw1) r[$t]="$(round_load "$gw1/v1/ingest/$pipe" --key="$key")" ;;
         gwall) r[$t]="$(round_load "$gwall/v1/ingest/$pipe" --key="$key")" ;;
+        gwmsg) r[$t]="$(round_load "$gwmsg/v1/ingest/$pipe" --key="$key")" ;;
         floor) r[$t]="$(round_load "http://127.0.0.1:$floor_port/x")" ;;
         floor1) r[$t]="$(round_load "http://127.0.0.1:$floor1_port/x")" ;;
       esac
@@ -251,9 +259,10 @@ paired_rounds() {
     round_gw+=("$(percent "${r[gw]}" "$bound")")
     round_gw1+=("$(percent "${r[gw1]}" "$bound")")
     round_gwall+=("$(percent "${r[gwall]}" "$bound")")
+    round_gwmsg+=("$(percent "${r[gwmsg]}" "$bound")")
     round_floor+=("$(percent "$floor" "$bound")")
     round_vs_floor+=("$(percent "${r[gw1]}" "${r[floor1]}")")
-    round_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[gw]} ($(ratio "${r[gw]}" "$bound")) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwall]} ($(ratio "${r[gwall]}" "$bound")) | ${r[floor]} / ${r[floor1]} ($(ratio "$floor" "$bound")) |")
+    round_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[gw]} ($(ratio "${r[gw]}" "$bound")) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwall]} ($(ratio "${r[gwall]}" "$bound")) | ${r[gwmsg]} ($(ratio "${r[gwmsg]}" "$bound")) | ${r[floor]} / ${r[floor1]} ($(ratio "$floor" "$bound")) |")
   done
 }
 # percent A B: 100 * A / B unrounded, empty when either is missing (a round with a failed load).
@@ -266,11 +275,11 @@ median() {
 }
 shown() { if [[ -n "$1" ]]; then printf '%.1f%%' "$1"; else echo "-"; fi; }
 rounds_table() {
-  echo "| round | order | bound: no-op server, one thread per core / one thread | gateway (of bound) | gateway, one I/O thread (of bound) | gateway, every I/O thread (of bound) | floor / floor with one I/O thread (the better, of bound) |"
-  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  echo "| round | order | bound: no-op server, one thread per core / one thread | gateway (of bound) | gateway, one I/O thread (of bound) | gateway, every I/O thread (of bound) | gateway, a message per request (of bound) | floor / floor with one I/O thread (the better, of bound) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${round_rows[@]}"
   echo
-  echo "Median of $rounds rounds of ${round_seconds} s windows (req/s of 1 record, closed loop): the gateway $(shown "$(median "${round_gw[@]}")") of the bound, with one I/O thread $(shown "$(median "${round_gw1[@]}")"), with connections on every I/O thread (BP_THREAD_SPREAD=all) $(shown "$(median "${round_gwall[@]}")"); the floor at its best $(shown "$(median "${round_floor[@]}")"); the one-thread gateway reached $(shown "$(median "${round_vs_floor[@]}")") of the one-thread floor."
+  echo "Median of $rounds rounds of ${round_seconds} s windows (req/s of 1 record, closed loop): the gateway $(shown "$(median "${round_gw[@]}")") of the bound, with one I/O thread $(shown "$(median "${round_gw1[@]}")"), with connections on every I/O thread (BP_THREAD_SPREAD=all) $(shown "$(median "${round_gwall[@]}")"), with a message per request (BP_PUBLISH_COALESCE=1) $(shown "$(median "${round_gwmsg[@]}")"); the floor at its best $(shown "$(median "${round_floor[@]}")"); the one-thread gateway reached $(shown "$(median "${round_vs_floor[@]}")") of the one-thread floor."
 }
 paired_rounds
 
