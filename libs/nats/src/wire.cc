@@ -362,7 +362,7 @@ void Publisher::publish(std::string_view subject, std::span<const Header> header
 // Publishes made in one turn of the event loop go out in one write: the flush runs after the
 // handlers already queued, and while a write is under way new bytes wait for it to finish.
 void Publisher::schedule_flush() {
-  if (flush_posted_ || write_busy_) return;
+  if (flush_posted_ || write_busy_ || gathering_) return;
   flush_posted_ = true;
   asio::post(io_, [self = shared_from_this()] {
     self->flush_posted_ = false;
@@ -371,6 +371,11 @@ void Publisher::schedule_flush() {
 }
 
 void Publisher::flush() {
+  if (gather_ && !write_busy_) {
+    gathering_ = true;
+    gather_();
+    gathering_ = false;
+  }
   if (write_busy_ || out_.empty() || !socket_ || !connected_) return;
   write_busy_ = true;
   std::swap(out_, writing_);
@@ -380,6 +385,9 @@ void Publisher::flush() {
                       self->writing_.clear();
                       if (ec) {
                         if (generation == self->generation_) self->close_socket();  // the reader sees it and reconnects
+                        // What was gathered meanwhile is published now: refused, or failed with
+                        // the rest when the reader sees the connection gone.
+                        if (self->gather_) self->schedule_flush();
                         return;
                       }
                       self->flush();

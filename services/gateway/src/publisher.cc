@@ -115,11 +115,18 @@ size_t NatsCPublisher::in_flight() const {
 // ---- WirePublisher -------------------------------------------------------------------------
 
 // One I/O thread's NATS connection, and the requests of the current turn of its event loop that
-// wait to go out together. Everything but the counters is used on that thread only. Posted
-// handlers hold it by shared_ptr, so a turn that ends after the WirePublisher is gone is safe.
+// wait to go out together. Everything but the counter is used on that thread only. The wire
+// publisher asks for them right before it writes (its gather hook), so a turn's messages and its
+// other publishes go out in one write.
 class WirePublisher::Connection : public std::enable_shared_from_this<WirePublisher::Connection> {
  public:
-  Connection(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce) : wire_(std::move(wire)), coalesce_(coalesce) {}
+  static std::shared_ptr<Connection> create(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce) {
+    auto connection = std::shared_ptr<Connection>(new Connection(std::move(wire), coalesce));
+    connection->wire_->set_gather([weak = std::weak_ptr<Connection>(connection)] {
+      if (auto self = weak.lock()) self->flush();
+    });
+    return connection;
+  }
 
   nats::wire::Publisher& wire() { return *wire_; }
   // Requests gathered and not yet handed to the connection.
@@ -157,13 +164,12 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
     g.max_records = r.batch_max_records;
     g.max_bytes = r.batch_max_bytes;
     join(g, r, std::move(done));
-    if (!flush_posted_) {
-      flush_posted_ = true;
-      boost::asio::post(wire_->io(), [self = shared_from_this()] { self->flush(); });
-    }
+    wire_->request_flush();
   }
 
  private:
+  Connection(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce) : wire_(std::move(wire)), coalesce_(coalesce) {}
+
   struct Member {
     std::string request_id;
     std::string received_at;
@@ -185,12 +191,14 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
     gathered_.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // The end of the turn in which the first of them arrived: everything gathered goes out.
+  // The end of the turn in which the first of them arrived (the wire publisher is about to
+  // write): everything gathered goes out.
   void flush() {
-    flush_posted_ = false;
-    std::vector<Group> groups = std::move(open_);
-    open_.clear();
-    for (auto& g : groups) send(g);
+    while (!open_.empty()) {
+      std::vector<Group> groups = std::move(open_);
+      open_.clear();
+      for (auto& g : groups) send(g);
+    }
   }
 
   // One message with the headers the worker reads; Bp-Requests only for several requests.
@@ -233,7 +241,6 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
   std::shared_ptr<nats::wire::Publisher> wire_;
   size_t coalesce_;
   std::vector<Group> open_;  // usually one: a gateway's load is mostly one pipe at a time
-  bool flush_posted_ = false;
   std::atomic<size_t> gathered_{0};
 };
 
@@ -255,8 +262,8 @@ Result<std::unique_ptr<WirePublisher>> WirePublisher::create(const std::vector<b
   options.ack_timeout = ack_timeout;
   for (auto* context : contexts) {
     auto wire = nats::wire::Publisher::create(*context, options);
-    wire->start();
-    publisher->connections_.push_back(std::make_shared<Connection>(std::move(wire), std::max<size_t>(1, coalesce)));
+    publisher->connections_.push_back(Connection::create(wire, std::max<size_t>(1, coalesce)));
+    wire->start();  // after the gather hook is set
   }
   return publisher;
 }

@@ -119,6 +119,13 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void publish(std::string_view subject, std::span<const Header> headers, std::string_view payload,
                PublishCallback done);
 
+  // A caller that gathers several publishes into one message (the gateway, decision 0014) sets
+  // `gather` before start(). It runs on the io_context's thread right before each write of the
+  // pending bytes, and may publish. request_flush() asks for such a write at the end of the
+  // current turn of the event loop, or after the write under way.
+  void set_gather(std::function<void()> gather) { gather_ = std::move(gather); }
+  void request_flush() { schedule_flush(); }
+
   boost::asio::io_context& io() { return io_; }
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
   size_t in_flight() const { return live_.load(std::memory_order_relaxed); }
@@ -166,6 +173,8 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   std::string writing_;  // bytes being written
   bool write_busy_ = false;
   bool flush_posted_ = false;
+  std::function<void()> gather_;
+  bool gathering_ = false;  // publishes made by gather_ go out in the flush that runs it
   int pings_out_ = 0;
   uint64_t generation_ = 0;  // bumps at each connect, so stale loops end
 
