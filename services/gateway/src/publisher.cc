@@ -144,9 +144,9 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
     auto group = std::find_if(open_.begin(), open_.end(), [&](const Group& g) { return g.subject == r.subject; });
     if (group != open_.end()) {
       bool fits = group->members.size() < coalesce_ &&
-                  group->records + r.record_count <= std::min(group->max_records, r.batch_max_records) &&
+                  group->records + r.record_count <= std::min(group->max_records, tenth(r.batch_max_records)) &&
                   static_cast<int64_t>(group->payload.size() + r.payload.size()) <=
-                      std::min({group->max_bytes, r.batch_max_bytes, room});
+                      std::min({group->max_bytes, tenth(r.batch_max_bytes), room});
       if (fits) {
         // "[a,b]" + "[c]" -> "[a,b,c]"
         group->payload.back() = ',';
@@ -161,13 +161,19 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
     Group& g = open_.emplace_back();
     g.subject = std::move(r.subject);
     g.payload = std::move(r.payload);
-    g.max_records = r.batch_max_records;
-    g.max_bytes = r.batch_max_bytes;
+    g.max_records = tenth(r.batch_max_records);
+    g.max_bytes = tenth(r.batch_max_bytes);
     join(g, r, std::move(done));
     wire_->request_flush();
   }
 
  private:
+  // A joined message holds at most a tenth of the pipe's batch limits. The worker never splits a
+  // message across batches, so a batch then closes at least 90% full. (Joined up to the whole
+  // limit, messages of 600-1000 records left batches of 1000 part-full, and the Postgres sink
+  // fell from 60-73% of COPY to 43%.) A request over it on its own still goes, alone.
+  static int64_t tenth(int64_t limit) { return std::max<int64_t>(1, limit / 10); }
+
   Connection(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce) : wire_(std::move(wire)), coalesce_(coalesce) {}
 
   struct Member {

@@ -177,27 +177,39 @@ TEST_CASE("a lone request, an idempotency key and another pipe each make a messa
 
 TEST_CASE("a message stays within the pipe's batch limits and the coalescing cap", "[integration]") {
   Harness h(3);
-  // pl_delivery_max_records 5: requests of 2 records go two to a message.
+  // A message holds at most a tenth of the pipe's batch limits, so that batches close nearly
+  // full. pl_delivery_max_records 50: requests of 2 records go two to a message.
   std::vector<PublishRequest> requests;
   for (int i = 0; i < 6; ++i) {
     requests.push_back(h.request("records", 2));
-    requests.back().batch_max_records = 5;
+    requests.back().batch_max_records = 50;
   }
   for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
   auto by_records = h.stored("records");
   REQUIRE(by_records.size() == 3);
   for (const auto& m : by_records) CHECK(m.headers.at("Bp-Record-Count") == "4");
 
-  // pl_delivery_max_bytes: no more than fits.
+  // pl_delivery_max_bytes: no more than a tenth of it.
   requests.clear();
   for (int i = 0; i < 4; ++i) {
     requests.push_back(h.request("bytes", 1));
-    requests.back().batch_max_bytes = static_cast<int64_t>(requests.back().payload.size() * 2 + 1);
+    requests.back().batch_max_bytes = static_cast<int64_t>(requests.back().payload.size() * 2 + 1) * 10;
   }
   for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
   auto by_bytes = h.stored("bytes");
   REQUIRE(by_bytes.size() == 2);
   for (const auto& m : by_bytes) CHECK(m.headers.at("Bp-Record-Count") == "2");
+
+  // A request over a tenth of the limit on its own still goes, alone.
+  requests.clear();
+  for (int i = 0; i < 3; ++i) {
+    requests.push_back(h.request("big", 4));
+    requests.back().batch_max_records = 30;
+  }
+  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
+  auto big = h.stored("big");
+  REQUIRE(big.size() == 3);
+  for (const auto& m : big) CHECK(m.headers.count("Bp-Requests") == 0);
 
   // The cap of 3 requests a message.
   requests.clear();
