@@ -209,24 +209,24 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
 
   // One message with the headers the worker reads; Bp-Requests only for several requests.
   void send(Group& g) {
-    gathered_.fetch_sub(g.members.size(), std::memory_order_relaxed);
-    Member& first = g.members.front();
+    auto members = std::make_shared<std::vector<Member>>(std::move(g.members));
+    gathered_.fetch_sub(members->size(), std::memory_order_relaxed);
+    Member& first = members->front();
     std::string count = std::to_string(g.records);
     std::string requests;
-    if (g.members.size() > 1) {
-      requests.reserve(g.members.size() * 72);
-      for (const auto& m : g.members) nats::ingest::append_request(requests, m.request_id, m.count, m.received_at);
+    if (members->size() > 1) {
+      requests.reserve(members->size() * 72);
+      for (const auto& m : *members) nats::ingest::append_request(requests, m.request_id, m.count, m.received_at);
     }
     const nats::wire::Header headers[] = {{nats::ingest::kRequestIdHeader, first.request_id},
                                           {nats::ingest::kReceivedAtHeader, first.received_at},
                                           {nats::ingest::kRecordCountHeader, count},
                                           {nats::ingest::kRequestsHeader, requests}};
     std::span<const nats::wire::Header> sent(headers);
-    if (g.members.size() == 1) {
+    if (members->size() == 1) {
       wire_->publish(g.subject, sent.first(3), g.payload, std::move(first.done));
       return;
     }
-    auto members = std::make_shared<std::vector<Member>>(std::move(g.members));
     wire_->publish(g.subject, sent, g.payload, [members](nats::wire::PublishResult result) {
       for (auto& m : *members) m.done(result);
     });

@@ -22,9 +22,8 @@ inline constexpr std::string_view kRecordCountHeader = "Bp-Record-Count";
 inline constexpr std::string_view kRequestsHeader = "Bp-Requests";
 
 // A pipe's delivery batch limits when it sets none (pl_delivery_max_records and
-// pl_delivery_max_bytes): the worker closes batches there, and the gateway puts no more than
-// that into one message, so that carrying several requests in a message never makes a batch
-// larger than the pipe allows.
+// pl_delivery_max_bytes): the worker closes batches there, and the gateway joins requests into
+// one message only up to a tenth of them, so that batches still close nearly full.
 inline constexpr int64_t kDefaultBatchMaxRecords = 1000;
 inline constexpr int64_t kDefaultBatchMaxBytes = 1 << 20;
 
