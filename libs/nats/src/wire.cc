@@ -370,12 +370,28 @@ void Publisher::schedule_flush() {
   });
 }
 
+void Publisher::request_flush() {
+  if (!write_busy_) return schedule_flush();
+  // A write is under way: gather at the end of this turn anyway, so that what was gathered
+  // queues in out_ with its ack deadline and counts against max_buffered_bytes (a stalled
+  // write must not hold it past the ack timeout); the write's end sends it.
+  if (gather_posted_ || gathering_) return;
+  gather_posted_ = true;
+  asio::post(io_, [self = shared_from_this()] {
+    self->gather_posted_ = false;
+    self->gather();
+  });
+}
+
+void Publisher::gather() {
+  if (!gather_ || gathering_) return;
+  gathering_ = true;
+  gather_();
+  gathering_ = false;
+}
+
 void Publisher::flush() {
-  if (gather_ && !write_busy_) {
-    gathering_ = true;
-    gather_();
-    gathering_ = false;
-  }
+  gather();
   if (write_busy_ || out_.empty() || !socket_ || !connected_) return;
   write_busy_ = true;
   std::swap(out_, writing_);

@@ -49,8 +49,8 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
                    sequence});
     return out;
   }
-  std::string request_id = header(m, nats::ingest::kRequestIdHeader.data());
-  std::string received_at = header(m, nats::ingest::kReceivedAtHeader.data());
+  std::string request_id = header(m, nats::ingest::kRequestIdHeader);
+  std::string received_at = header(m, nats::ingest::kReceivedAtHeader);
   // One SAX pass writes each element out compactly (a DOM and a serialization of each record
   // took most of the worker's time per record).
   auto elements = json::split_array(std::string_view(natsMsg_GetData(m), natsMsg_GetDataLength(m)), 256);
@@ -58,13 +58,17 @@ std::vector<Record> records_of(natsMsg* m, const std::string& destination_id) {
   out.reserve(elements->size());
   // Several requests in one message (decision 0014): each record takes its own request's id,
   // index and time.
-  if (std::string listed = header(m, nats::ingest::kRequestsHeader.data()); !listed.empty()) {
+  if (std::string listed = header(m, nats::ingest::kRequestsHeader); !listed.empty()) {
     auto spans = nats::ingest::parse_requests(listed);
-    int64_t total = 0;
+    // Counts are positive; the sum stops once past the records (no overflow on a forged one).
+    int64_t total = 0, records = static_cast<int64_t>(elements->size());
     if (spans) {
-      for (const auto& span : *spans) total += span.count;
+      for (const auto& span : *spans) {
+        total += std::min(span.count, records + 1);
+        if (total > records) break;
+      }
     }
-    if (spans && total == static_cast<int64_t>(elements->size())) {
+    if (spans && total == records) {
       auto record = elements->begin();
       for (const auto& span : *spans) {
         for (int64_t index = 0; index < span.count; ++index, ++record) {

@@ -219,6 +219,11 @@ TEST_CASE("a message carrying several requests gives each record its own request
   publish_body(f, pipe.id(), odd, R"([{"req":"odd","n":0},{"req":"odd","n":1}])", 2,
                odd + " 1 2026-01-01T00:00:09.000Z," + bp::uuid::v4() + " 5 2026-01-01T00:00:09.000Z");
 
+  // Counts that would overflow a sum and wrap round to the record count: refused the same way.
+  std::string forged = bp::uuid::v4();
+  publish_body(f, pipe.id(), forged, R"([{"req":"forged","n":0}])", 1,
+               forged + " 9223372036854775807 t,b 9223372036854775807 t,c 3 t");
+
   TempDir files;
   TestWorker worker(f, files.path.string());
   auto sink = bp::pg::Connection::connect(sink_db.url());
@@ -227,7 +232,10 @@ TEST_CASE("a message carrying several requests gives each record its own request
     auto r = sink->exec("SELECT count(*) AS n FROM events");
     return r ? r->integer(0, "n") : -1;
   };
-  REQUIRE(eventually([&] { return rows() == 8; }));
+  REQUIRE(eventually([&] { return rows() == 9; }));
+  auto kept = sink->exec("SELECT count(*) AS n FROM events WHERE bp_record_id = $1", {forged + ":0"});
+  REQUIRE(kept.ok());
+  CHECK(kept->integer(0, "n") == 1);
   for (size_t r = 0; r < ids.size(); ++r) {
     for (int i = 0; i < counts[r]; ++i) {
       INFO("request " << r << " record " << i);

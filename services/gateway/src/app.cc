@@ -33,7 +33,7 @@ const std::vector<config::Setting>& settings() {
       {"BP_CACHE_TTL_MS", "10000", "how long pipe and key lookups are reused (change events evict sooner)"},
       {"BP_CONTROL_PLANE_TIMEOUT_MS", "5000", "deadline of control-plane calls"},
       {"BP_PUBLISH_TIMEOUT_MS", "5000", "wait for a JetStream ack before answering 503"},
-      {"BP_PUBLISH_MAX_PENDING", "65536", "JetStream publishes in flight; more answer 503"},
+      {"BP_PUBLISH_MAX_PENDING", "65536", "JetStream messages awaiting their ack; more answer 503"},
       {"BP_PUBLISH_COALESCE", "64",
        "most requests to one pipe sent as one JetStream message (wire publisher; 1: a message per request)"},
       {"BP_TRUST_FORWARDED_FOR", "0", "take the client IP from X-Forwarded-For (set behind a proxy)"},

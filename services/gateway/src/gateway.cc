@@ -195,7 +195,7 @@ std::string Gateway::metrics() const {
   counter("bp_gateway_pipe_cache_misses_total", "pipe lookups that asked the control-plane", pipes_.misses());
   counter("bp_gateway_key_cache_hits_total", "API key lookups served from memory", keys_.hits());
   counter("bp_gateway_key_cache_misses_total", "API key lookups that asked the control-plane", keys_.misses());
-  prom::header(out, "bp_gateway_publish_in_flight", "gauge", "JetStream publishes awaiting their ack");
+  prom::header(out, "bp_gateway_publish_in_flight", "gauge", "Ingest requests gathered for a JetStream message or awaiting its ack");
   prom::sample(out, "bp_gateway_publish_in_flight", "", static_cast<uint64_t>(publisher_ ? publisher_->in_flight() : 0));
   if (publisher_) {
     prom::header(out, "bp_gateway_publish_seconds", "histogram", "time from a JetStream publish to its ack");

@@ -129,8 +129,10 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
   }
 
   nats::wire::Publisher& wire() { return *wire_; }
-  // Requests gathered and not yet handed to the connection.
-  size_t gathered() const { return gathered_.load(std::memory_order_relaxed); }
+  // Requests gathered, or published and awaiting their ack (the wire publisher counts messages).
+  size_t in_flight() const {
+    return wire_->in_flight() + gathered_.load(std::memory_order_relaxed) + joined_.load(std::memory_order_relaxed);
+  }
 
   // On the connection's thread.
   void publish(PublishRequest r, nats::wire::PublishCallback done) {
@@ -227,7 +229,10 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
       wire_->publish(g.subject, sent.first(3), g.payload, std::move(first.done));
       return;
     }
-    wire_->publish(g.subject, sent, g.payload, [members](nats::wire::PublishResult result) {
+    size_t extra = members->size() - 1;  // requests beyond the one message the wire publisher counts
+    joined_.fetch_add(extra, std::memory_order_relaxed);
+    wire_->publish(g.subject, sent, g.payload, [self = shared_from_this(), members, extra](nats::wire::PublishResult result) {
+      self->joined_.fetch_sub(extra, std::memory_order_relaxed);
       for (auto& m : *members) m.done(result);
     });
   }
@@ -248,6 +253,7 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
   size_t coalesce_;
   std::vector<Group> open_;  // usually one: a gateway's load is mostly one pipe at a time
   std::atomic<size_t> gathered_{0};
+  std::atomic<size_t> joined_{0};  // requests in flight beyond one per joined message
 };
 
 Result<std::unique_ptr<WirePublisher>> WirePublisher::create(const std::vector<boost::asio::io_context*>& contexts,
@@ -317,7 +323,7 @@ void WirePublisher::drain(std::chrono::milliseconds timeout) {
 
 size_t WirePublisher::in_flight() const {
   size_t n = 0;
-  for (const auto& connection : connections_) n += connection->wire().in_flight() + connection->gathered();
+  for (const auto& connection : connections_) n += connection->in_flight();
   return n;
 }
 

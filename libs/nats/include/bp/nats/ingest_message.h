@@ -16,10 +16,10 @@
 
 namespace bp::nats::ingest {
 
-inline constexpr std::string_view kRequestIdHeader = "Bp-Request-Id";
-inline constexpr std::string_view kReceivedAtHeader = "Bp-Received-At";
-inline constexpr std::string_view kRecordCountHeader = "Bp-Record-Count";
-inline constexpr std::string_view kRequestsHeader = "Bp-Requests";
+inline constexpr const char* kRequestIdHeader = "Bp-Request-Id";
+inline constexpr const char* kReceivedAtHeader = "Bp-Received-At";
+inline constexpr const char* kRecordCountHeader = "Bp-Record-Count";
+inline constexpr const char* kRequestsHeader = "Bp-Requests";
 
 // A pipe's delivery batch limits when it sets none (pl_delivery_max_records and
 // pl_delivery_max_bytes): the worker closes batches there, and the gateway joins requests into

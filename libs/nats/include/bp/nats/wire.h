@@ -121,10 +121,11 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
 
   // A caller that gathers several publishes into one message (the gateway, decision 0014) sets
   // `gather` before start(). It runs on the io_context's thread right before each write of the
-  // pending bytes, and may publish. request_flush() asks for such a write at the end of the
-  // current turn of the event loop, or after the write under way.
+  // pending bytes, and may publish. request_flush() asks for it at the end of the current turn
+  // of the event loop: with the write then, or, while a write is under way, alone (its
+  // publishes go with the next write).
   void set_gather(std::function<void()> gather) { gather_ = std::move(gather); }
-  void request_flush() { schedule_flush(); }
+  void request_flush();
 
   boost::asio::io_context& io() { return io_; }
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
@@ -159,6 +160,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void pop_settled();
   void fail_all(const std::string& why);
   void schedule_flush();
+  void gather();
   void flush();
   void close_socket();
 
@@ -175,6 +177,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   bool flush_posted_ = false;
   std::function<void()> gather_;
   bool gathering_ = false;  // publishes made by gather_ go out in the flush that runs it
+  bool gather_posted_ = false;
   int pings_out_ = 0;
   uint64_t generation_ = 0;  // bumps at each connect, so stale loops end
 
