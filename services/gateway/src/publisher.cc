@@ -36,9 +36,9 @@ boost::asio::awaitable<PublishOutcome> NatsCPublisher::publish(PublishRequest re
 void NatsCPublisher::start(const PublishRequest& r, Completion<PublishOutcome> done) {
   natsMsg* msg = nullptr;
   natsStatus s = natsMsg_Create(&msg, r.subject.c_str(), nullptr, r.payload.data(), static_cast<int>(r.payload.size()));
-  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Bp-Request-Id", r.request_id.c_str());
-  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Bp-Received-At", r.received_at.c_str());
-  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Bp-Record-Count", std::to_string(r.record_count).c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, nats::ingest::kRequestIdHeader, r.request_id.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, nats::ingest::kReceivedAtHeader, r.received_at.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, nats::ingest::kRecordCountHeader, std::to_string(r.record_count).c_str());
   if (s != NATS_OK) {
     natsMsg_Destroy(msg);
     done({false, false, std::string("cannot build message: ") + natsStatus_GetText(s)});
@@ -66,7 +66,7 @@ void NatsCPublisher::start(const PublishRequest& r, Completion<PublishOutcome> d
 void NatsCPublisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure) {
   auto* self = static_cast<NatsCPublisher*>(closure);
   const char* request_id = nullptr;
-  natsMsgHeader_Get(msg, "Bp-Request-Id", &request_id);
+  natsMsgHeader_Get(msg, nats::ingest::kRequestIdHeader, &request_id);
   Completion<PublishOutcome> done;
   if (request_id) {
     std::lock_guard lock(self->mutex_);
@@ -211,27 +211,24 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
 
   // One message with the headers the worker reads; Bp-Requests only for several requests.
   void send(Group& g) {
-    auto members = std::make_shared<std::vector<Member>>(std::move(g.members));
-    gathered_.fetch_sub(members->size(), std::memory_order_relaxed);
-    Member& first = members->front();
+    gathered_.fetch_sub(g.members.size(), std::memory_order_relaxed);
     std::string count = std::to_string(g.records);
-    std::string requests;
-    if (members->size() > 1) {
-      requests.reserve(members->size() * 72);
-      for (const auto& m : *members) nats::ingest::append_request(requests, m.request_id, m.count, m.received_at);
+    if (g.members.size() == 1) {  // a message of one request, as before (no allocation to share)
+      Member& only = g.members.front();
+      return publish_one(g.subject, "", only.request_id, only.received_at, count, g.payload, std::move(only.done));
     }
+    auto members = std::make_shared<std::vector<Member>>(std::move(g.members));
+    const Member& first = members->front();
+    std::string requests;
+    requests.reserve(members->size() * 72);
+    for (const auto& m : *members) nats::ingest::append_request(requests, m.request_id, m.count, m.received_at);
     const nats::wire::Header headers[] = {{nats::ingest::kRequestIdHeader, first.request_id},
                                           {nats::ingest::kReceivedAtHeader, first.received_at},
                                           {nats::ingest::kRecordCountHeader, count},
                                           {nats::ingest::kRequestsHeader, requests}};
-    std::span<const nats::wire::Header> sent(headers);
-    if (members->size() == 1) {
-      wire_->publish(g.subject, sent.first(3), g.payload, std::move(first.done));
-      return;
-    }
     size_t extra = members->size() - 1;  // requests beyond the one message the wire publisher counts
     joined_.fetch_add(extra, std::memory_order_relaxed);
-    wire_->publish(g.subject, sent, g.payload, [self = shared_from_this(), members, extra](nats::wire::PublishResult result) {
+    wire_->publish(g.subject, headers, g.payload, [self = shared_from_this(), members, extra](nats::wire::PublishResult result) {
       self->joined_.fetch_sub(extra, std::memory_order_relaxed);
       for (auto& m : *members) m.done(result);
     });
@@ -239,14 +236,21 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
 
   // A request that is a message of its own, as before decision 0014.
   void publish_alone(const PublishRequest& r, nats::wire::PublishCallback done) {
-    std::string count = std::to_string(r.record_count);
-    const nats::wire::Header headers[] = {{"Nats-Msg-Id", r.msg_id},
-                                          {nats::ingest::kRequestIdHeader, r.request_id},
-                                          {nats::ingest::kReceivedAtHeader, r.received_at},
+    publish_one(r.subject, r.msg_id, r.request_id, r.received_at, std::to_string(r.record_count), r.payload,
+                std::move(done));
+  }
+
+  // One request's message: its headers, and Nats-Msg-Id when it has one.
+  void publish_one(std::string_view subject, std::string_view msg_id, std::string_view request_id,
+                   std::string_view received_at, std::string_view count, std::string_view payload,
+                   nats::wire::PublishCallback done) {
+    const nats::wire::Header headers[] = {{"Nats-Msg-Id", msg_id},
+                                          {nats::ingest::kRequestIdHeader, request_id},
+                                          {nats::ingest::kReceivedAtHeader, received_at},
                                           {nats::ingest::kRecordCountHeader, count}};
     std::span<const nats::wire::Header> sent(headers);
-    if (r.msg_id.empty()) sent = sent.subspan(1);  // no message id: nothing to deduplicate
-    wire_->publish(r.subject, sent, r.payload, std::move(done));
+    if (msg_id.empty()) sent = sent.subspan(1);  // no message id: nothing to deduplicate
+    wire_->publish(subject, sent, payload, std::move(done));
   }
 
   std::shared_ptr<nats::wire::Publisher> wire_;
