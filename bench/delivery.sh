@@ -7,7 +7,7 @@ sink_url="$pg_base/bp_bench_sink"
 soak_samples=()
 
 sql() { psql -X -q -tA -v ON_ERROR_STOP=1 "$sink_url" -c "$1"; }
-now_s() { date +%s.%N; }
+now_s() { echo "$EPOCHREALTIME"; }
 
 # api METHOD PATH [BODY]: the response body; fails on a status >= 400.
 api() {
@@ -15,25 +15,38 @@ api() {
 }
 json_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
 
-# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails after SECONDS.
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails after SECONDS. The wait
+# itself starts no process (a `read` that times out on a FIFO nobody writes; bash's clock):
+# the drains below are timed by it, and every process it started took CPU from the ones measured.
 wait_for() {
-  local deadline
-  deadline=$(($(date +%s) + $1))
+  local deadline=$((EPOCHSECONDS + $1))
   shift
+  [[ -n "${nap_fd:-}" ]] || { mkfifo "$BP_DATA_DIR/nap" && exec {nap_fd}<>"$BP_DATA_DIR/nap"; }
   until "$@"; do
-    (($(date +%s) < deadline)) || return 1
-    sleep 0.1
+    ((EPOCHSECONDS < deadline)) || return 1
+    read -r -t 0.1 -u "$nap_fd" _ || true
   done
 }
 
-# Records the worker's sinks of TYPE have written so far (its bp_worker_records_delivered_total; a
-# sink counts a batch once it is committed or answered 2xx). The drains poll it every 0.1 s: it
-# costs one curl, where a count(*) of the growing table (or a node process reading /jsz) took
-# a good part of a core from the very processes being measured.
+# delivered_records TYPE: sets `delivered` to the records the worker's sinks of TYPE have written
+# so far (its bp_worker_records_delivered_total; a sink counts a batch once it is committed or
+# answered 2xx). The drains poll it every 0.1 s, so it reads /metrics over bash's /dev/tcp and
+# starts no process: a `curl` (and the subshell and `awk` around it) ten times a second took
+# about a sixth of the two cores during a drain (perf, 2026-12-06), where a count(*) of the
+# growing table had taken more before it.
 delivered_records() {
-  curl -sf "http://127.0.0.1:$BP_WORKER_HTTP_PORT/metrics" |
-    awk -v want="bp_worker_records_delivered_total{type=\"$1\"}" '$1 == want { n = $2 } END { printf "%d", n }'
+  local want="bp_worker_records_delivered_total{type=\"$1\"}" fd name value rest
+  delivered=0
+  exec {fd}<>"/dev/tcp/127.0.0.1/$BP_WORKER_HTTP_PORT" || return 0
+  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&"$fd"
+  while read -r name value rest <&"$fd"; do
+    [[ "$name" == "$want" ]] && printf -v delivered '%.0f' "$value"
+  done
+  exec {fd}<&-
+  return 0
 }
+# drained TYPE FROM COUNT: true once TYPE's sinks have written COUNT records since FROM.
+drained() { delivered_records "$1" && ((delivered - $2 >= $3)); }
 
 # Each timed Postgres section starts from a checkpoint, so that none pays for the dirty pages
 # and the WAL of the one before (a checkpoint forced by max_wal_size made the COPY bound
@@ -111,12 +124,13 @@ pg_sink_drain() {
   [[ -z "${3:-}" ]] || api PUT "/v1/pipes/$pipe/limits" "$3" >/dev/null
   dest="$(api POST "/v1/pipes/$pipe/destinations" "$(pg_destination sink "$table" blocked)" | json_id)"
   drained_records="$(fill_backlog "$pipe")"
-  d0="$(delivered_records postgres)"
+  delivered_records postgres
+  d0="$delivered"
   settle_postgres
   t0="$(now_s)"
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
-  wait_for 600 eval '(( $(delivered_records postgres) - d0 >= drained_records ))' ||
+  wait_for 600 drained postgres "$d0" "$drained_records" ||
     echo "postgres sink: backlog of $table not written after 600 s" >&2
   t1="$(now_s)"
   drained_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$drained_records")"
@@ -168,11 +182,12 @@ bench_webhook_sink() {
   dest="$(api POST "/v1/pipes/$pipe/destinations" \
     "{\"type\":\"webhook\",\"name\":\"hook\",\"destination_status\":\"blocked\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/hook\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}" | json_id)"
   webhook_records="$(fill_backlog "$pipe")"
-  d0="$(delivered_records webhook)"
+  delivered_records webhook
+  d0="$delivered"
   t0="$(now_s)"
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
-  wait_for 600 eval '(( $(delivered_records webhook) - d0 >= webhook_records ))' ||
+  wait_for 600 drained webhook "$d0" "$webhook_records" ||
     echo "webhook sink: backlog not delivered after 600 s" >&2
   t1="$(now_s)"
   webhook_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$webhook_records")"
