@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -110,6 +111,27 @@ std::string make_body(const Options& o, const std::string& key = "") {
 
 bool is_timeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
 
+http::request<http::string_body> make_request(const Options& o, const Target& t, std::string body) {
+  http::request<http::string_body> req{http::verb::post, t.path, 11};
+  req.set(http::field::host, t.host);
+  req.set(http::field::content_type, "application/json");
+  if (!o.api_key.empty()) req.set(http::field::authorization, "Bearer " + o.api_key);
+  if (!o.origin.empty()) req.set(http::field::origin, o.origin);
+  req.keep_alive(true);
+  req.body() = std::move(body);
+  req.prepare_payload();
+  return req;
+}
+
+// Without keyed records every request to a target is the same bytes: serialized once, so that
+// the load generator, which shares the machine with what it measures, spends its time on the
+// sockets rather than on building requests.
+std::string serialized(const Options& o, const Target& t, const std::string& body) {
+  std::ostringstream out;
+  out << make_request(o, t, body);
+  return out.str();
+}
+
 asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int index) {
   const Options& o = run.o;
   auto ex = co_await asio::this_coro::executor;
@@ -117,6 +139,10 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
   asio::steady_timer timer(ex);
   Tally tally;
   size_t target_index = static_cast<size_t>(index) % o.targets.size();
+  std::vector<std::string> fixed_requests;  // per target, when requests carry no key
+  if (o.record_ids.empty()) {
+    for (const auto& t : o.targets) fixed_requests.push_back(serialized(o, t, fixed_body));
+  }
   uint64_t seq = 0;
   // Open loop: this connection's share of the schedule, staggered across connections.
   auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(run.interval_s));
@@ -156,17 +182,17 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
       auto sent_at = o.rate > 0 ? intended : Clock::now();
       auto actually_sent = o.slow_ms > 0 ? Clock::now() : sent_at;  // only --slow-ms reports it
       std::string key = o.record_ids.empty() ? "" : o.tag + "." + std::to_string(index) + "." + std::to_string(++seq);
-      http::request<http::string_body> req{http::verb::post, t.path, 11};
-      req.set(http::field::host, t.host);
-      req.set(http::field::content_type, "application/json");
-      if (!o.api_key.empty()) req.set(http::field::authorization, "Bearer " + o.api_key);
-      if (!o.origin.empty()) req.set(http::field::origin, o.origin);
-      req.keep_alive(true);
-      req.body() = key.empty() ? fixed_body : make_body(o, key);
-      req.prepare_payload();
       http::response<http::string_body> res;
       stream.expires_after(std::chrono::milliseconds(o.timeout_ms));
-      co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
+      size_t body_bytes = fixed_body.size();
+      if (key.empty()) {
+        co_await asio::async_write(stream, asio::buffer(fixed_requests[target_index]),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      } else {
+        auto req = make_request(o, t, make_body(o, key));
+        body_bytes = req.body().size();
+        co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
+      }
       if (!ec) co_await http::async_read(stream, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
       if (o.rate > 0) intended += every;
       if (ec) {
@@ -176,7 +202,7 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
         target_index = (target_index + 1) % o.targets.size();
         break;
       }
-      tally.bytes_sent += req.body().size();
+      tally.bytes_sent += body_bytes;
       tally.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count());
       if (o.slow_ms > 0 && tally.latencies_ms.back() > o.slow_ms) {
         // Where a slow request's time went: waiting to be sent (its connection still busy with
@@ -285,8 +311,13 @@ int main(int argc, char** argv) {
     if (!ec) run.stopping = true;
   });
   std::atomic<int> running{o.connections};
+  // One thread needs no strands (each costs a shared, type-erased executor per operation).
+  auto executor = [&]() -> asio::any_io_executor {
+    if (o.threads == 1) return io.get_executor();
+    return asio::make_strand(io);
+  };
   for (int c = 0; c < o.connections; ++c) {
-    asio::co_spawn(asio::make_strand(io), connection(run, body, c),
+    asio::co_spawn(executor(), connection(run, body, c),
                    [&](std::exception_ptr e) {
                      if (e) {
                        std::lock_guard lock(run.mutex);
