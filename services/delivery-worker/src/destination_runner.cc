@@ -1,6 +1,7 @@
 // The delivery loop of one destination.
 #include "bp/delivery_worker/destination_runner.h"
 
+#include <algorithm>
 #include <deque>
 #include <future>
 #include <thread>
@@ -300,6 +301,10 @@ void DestinationRunner::loop() {
   std::vector<MsgPtr> fetched;  // the last fetch; taken one by one into the pending batch
   std::vector<MsgPtr> given_back;  // fetched after the loop was told to stop: NAKed at the end
   auto last_pull_expires = Clock::now();  // when the server drops this loop's last pull request
+  // What one pull may bring: about a batch (1-8 MiB). A pull of 256 joined messages of up to a
+  // tenth of an 8-MiB batch each was 200 MB, and nats-server dropped the worker's connection as
+  // a slow consumer (Puller::fetch); the worker's runners share that connection.
+  const int64_t fetch_bytes = std::clamp<int64_t>(limits_.max_bytes, int64_t{1} << 20, int64_t{8} << 20);
   // Messages held longer than a second (behind or inside a slow write) are marked in
   // progress each second, so that AckWait does not hand them out again, to this loop's next
   // fetch or to anyone else, however long the sink takes or retries.
@@ -390,7 +395,7 @@ void DestinationRunner::loop() {
     auto timeout = std::min<std::chrono::milliseconds>(std::max(wait, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
     fetched.clear();
     last_pull_expires = Clock::now() + timeout;
-    s = puller->fetch(static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched);
+    s = puller->fetch(static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched, fetch_bytes);
     if (s != NATS_OK && s != NATS_TIMEOUT) {
       log::warn("fetch failed", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
       sleep_for(std::chrono::milliseconds(500));

@@ -56,7 +56,8 @@ natsStatus Puller::reply(natsConnection* nc, natsMsg* m, const char* what) {
   return natsConnection_PublishString(nc, natsMsg_GetReply(m), what);
 }
 
-natsStatus Puller::take(int64_t timeout_ms, const std::string& current, std::vector<MsgPtr>& out, bool& ended) {
+natsStatus Puller::take(int64_t timeout_ms, const std::string& current, std::vector<MsgPtr>& out, bool& ended,
+                        bool& too_big) {
   natsMsg* raw = nullptr;
   natsStatus s = natsSubscription_NextMsg(&raw, sub_, timeout_ms);
   if (s == NATS_SLOW_CONSUMER) return NATS_OK;  // reported once; the next call reads on
@@ -70,17 +71,23 @@ natsStatus Puller::take(int64_t timeout_ms, const std::string& current, std::vec
   bool heartbeat = natsMsgHeader_Get(m.get(), "Status", &status) == NATS_OK && status != nullptr &&
                    std::strncmp(status, "100", 3) == 0;
   // The end of an earlier request (it expired after its fetch gave up) says nothing of this one.
-  if (!heartbeat && !current.empty() && current == natsMsg_GetSubject(m.get())) ended = true;
+  if (!heartbeat && !current.empty() && current == natsMsg_GetSubject(m.get())) {
+    ended = true;
+    const char* description = nullptr;
+    too_big = status != nullptr && std::strncmp(status, "409", 3) == 0 &&
+              natsMsgHeader_Get(m.get(), "Description", &description) == NATS_OK && description != nullptr &&
+              std::strcmp(description, "Message Size Exceeds MaxBytes") == 0;
+  }
   return NATS_OK;
 }
 
-natsStatus Puller::fetch(int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out) {
+natsStatus Puller::fetch(int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out, int64_t max_bytes) {
   const size_t start = out.size();
   const auto taken = [&] { return static_cast<int>(out.size() - start); };
-  bool ended = false;
+  bool ended = false, too_big = false;
   // What is queued first, without waiting and without a pull request.
   while (taken() < batch) {
-    natsStatus s = take(0, "", out, ended);
+    natsStatus s = take(0, "", out, ended, too_big);
     if (s == NATS_TIMEOUT) break;
     if (s == NATS_NO_RESPONDERS) continue;  // an earlier request's answer
     if (s != NATS_OK) return taken() > 0 ? NATS_OK : s;
@@ -93,18 +100,21 @@ natsStatus Puller::fetch(int batch, std::chrono::milliseconds wait, std::vector<
   // up to `expires` for the first message, then sends what the consumer has (up to the batch)
   // and ends the request with a 404 instead of waiting for the batch to fill. The runner's own
   // clock (pl_delivery_max_interval_ms) decides how long a batch stays open.
-  std::string request = "{\"batch\":" + std::to_string(batch) + ",\"expires\":" +
-                        std::to_string(wait_ms * 1000000) + (batch > 1 ? ",\"no_wait\":true}" : "}");
+  std::string request = "{\"batch\":" + std::to_string(batch) + ",\"expires\":" + std::to_string(wait_ms * 1000000) +
+                        (max_bytes > 0 ? ",\"max_bytes\":" + std::to_string(max_bytes) : "") +
+                        (batch > 1 ? ",\"no_wait\":true}" : "}");
   natsStatus s = natsConnection_PublishRequestString(nc_, next_subject_.c_str(), reply.c_str(), request.c_str());
   if (s != NATS_OK) return s;
   const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
   while (taken() < batch && !ended) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) break;
-    s = take(left, reply, out, ended);
+    s = take(left, reply, out, ended, too_big);
     if (s == NATS_TIMEOUT) break;
     if (s != NATS_OK) return taken() > 0 ? NATS_OK : s;
   }
+  // The next message alone is over the cap (the server sent nothing): it comes by itself.
+  if (taken() == 0 && too_big) return fetch(1, wait, out, 0);
   return taken() > 0 ? NATS_OK : NATS_TIMEOUT;
 }
 

@@ -1,8 +1,8 @@
 // Puller against a real nats-server: messages queued by earlier pull requests, with more still
 // arriving (the case that overflows nats.c 3.4's natsSubscription_Fetch), come out once each and
-// never more than a batch at a time; an earlier request's end does not end the current one;
-// with nothing stored a fetch times out empty; acks, naks and in-progress marks reach the
-// consumer, also after the Puller is gone.
+// never more than a batch at a time, nor more bytes than asked for; an earlier request's end does
+// not end the current one; with nothing stored a fetch times out empty; acks, naks and
+// in-progress marks reach the consumer, also after the Puller is gone.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -157,6 +157,29 @@ TEST_CASE("Puller: an earlier request's end does not end the current fetch") {
   }
   CHECK(out.size() == 10);
   ack_all(f.nc(), out);
+}
+
+TEST_CASE("Puller: a fetch with a byte cap asks for no more; a message over the cap alone still comes") {
+  Fixture f;
+  const std::string big(200 * 1024, 'x');
+  for (int i = 0; i < 6; ++i) REQUIRE(f.client->publish_stored(f.subject, big, {}, "").ok());
+  auto puller = f.puller();
+  std::vector<MsgPtr> out;
+  // 500 KB: two messages of 200 KB, and the server ends the request before the third.
+  REQUIRE(puller->fetch(10, 2s, out, 500 * 1024) == NATS_OK);
+  CHECK(out.size() == 2);
+  CHECK(puller->pulls() == 1);
+  // 100 KB: the next message alone is over it; it comes by itself, in a second request.
+  REQUIRE(puller->fetch(10, 2s, out, 100 * 1024) == NATS_OK);
+  CHECK(out.size() == 3);
+  CHECK(puller->pulls() == 3);
+  // No cap: the rest.
+  for (auto until = std::chrono::steady_clock::now() + 5s; out.size() < 6 && std::chrono::steady_clock::now() < until;) {
+    REQUIRE((puller->fetch(10, 500ms, out) == NATS_OK || out.size() == 6));
+  }
+  for (auto& m : out) CHECK(natsMsg_GetDataLength(m.get()) == static_cast<int>(big.size()));
+  auto seqs = ack_all(f.nc(), out);
+  CHECK(seqs == std::vector<uint64_t>{1, 2, 3, 4, 5, 6});  // each once, in order
 }
 
 TEST_CASE("Puller: a NAK hands a message out again at once; acks work after the Puller is gone") {

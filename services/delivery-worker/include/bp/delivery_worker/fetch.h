@@ -43,7 +43,14 @@ class Puller {
   // answers until the batch is full, the server ends the request (408, 404, 409) or `wait` is
   // over. NATS_OK with messages, NATS_TIMEOUT without, or the error (NATS_NO_RESPONDERS when
   // JetStream does not answer, NATS_CONNECTION_CLOSED, ...).
-  natsStatus fetch(int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out);
+  //
+  // With `max_bytes` > 0 the request asks for at most that many bytes (the server ends it with a
+  // 409 before the message that would go over). nats-server queues a whole answer for the
+  // connection at once and closes a connection with more than its max_pending (64 MB by
+  // default) queued, as a slow consumer: 256 messages of up to a megabyte each did that, and
+  // every message of the dropped fetches waited for AckWait. A message over the cap on its own
+  // still comes: it is then fetched alone, without one.
+  natsStatus fetch(int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out, int64_t max_bytes = 0);
 
   // The consumer's acknowledgements, sent to the message's reply subject.
   static natsStatus ack(natsConnection* nc, natsMsg* m) { return reply(nc, m, "+ACK"); }
@@ -61,7 +68,8 @@ class Puller {
   static natsStatus reply(natsConnection* nc, natsMsg* m, const char* what);
   // One message from the subscription: a record message into `out`; a status message ending
   // the pull request whose reply subject is `current` sets `ended`; anything else is dropped.
-  natsStatus take(int64_t timeout_ms, const std::string& current, std::vector<MsgPtr>& out, bool& ended);
+  natsStatus take(int64_t timeout_ms, const std::string& current, std::vector<MsgPtr>& out, bool& ended,
+                  bool& too_big);
 
   natsConnection* nc_;
   std::string next_subject_;  // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
