@@ -21,10 +21,10 @@ json_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
 wait_for() {
   local deadline=$((EPOCHSECONDS + $1))
   shift
-  [[ -n "${nap_fd:-}" ]] || { mkfifo "$BP_DATA_DIR/nap" && exec {nap_fd}<>"$BP_DATA_DIR/nap"; }
+  [[ -n "${nap_fd:-}" ]] || { mkfifo "$BP_DATA_DIR/nap" && exec {nap_fd}<>"$BP_DATA_DIR/nap"; } || nap_fd=
   until "$@"; do
     ((EPOCHSECONDS < deadline)) || return 1
-    read -r -t 0.1 -u "$nap_fd" _ || true
+    if [[ -n "$nap_fd" ]]; then read -r -t 0.1 -u "$nap_fd" _ || true; else sleep 0.1; fi
   done
 }
 
@@ -34,12 +34,13 @@ wait_for() {
 # starts no process: a `curl` (and the subshell and `awk` around it) ten times a second took
 # about a sixth of the two cores during a drain (perf, 2026-12-06), where a count(*) of the
 # growing table had taken more before it.
+# Fails when the worker does not answer (no line for TYPE yet is 0: nothing written).
 delivered_records() {
   local want="bp_worker_records_delivered_total{type=\"$1\"}" fd name value rest
   delivered=0
-  exec {fd}<>"/dev/tcp/127.0.0.1/$BP_WORKER_HTTP_PORT" || return 0
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$BP_WORKER_HTTP_PORT"; } 2>/dev/null || return 1
   printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&"$fd"
-  while read -r name value rest <&"$fd"; do
+  while read -r -t 5 name value rest <&"$fd"; do
     [[ "$name" == "$want" ]] && printf -v delivered '%.0f' "$value"
   done
   exec {fd}<&-
@@ -58,7 +59,7 @@ settle_postgres() { psql -X -q "$pg_base/postgres" -c CHECKPOINT >/dev/null; }
 # followed by full-page images of every index page touched again. A bulk-loading Postgres is
 # given room for its WAL; so is this one (for the sink and its bound alike; a reload, no restart).
 delivery_setup() {
-  psql -X -q "$pg_base/postgres" -c "ALTER SYSTEM SET max_wal_size = '16GB'" -c 'SELECT pg_reload_conf()' >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 "$pg_base/postgres" -c "ALTER SYSTEM SET max_wal_size = '16GB'" -c 'SELECT pg_reload_conf()' >/dev/null
   psql -X -q "$pg_base/postgres" -c 'CREATE DATABASE bp_bench_sink' >/dev/null
 }
 
@@ -129,7 +130,7 @@ pg_sink_drain() {
   [[ -z "${3:-}" ]] || api PUT "/v1/pipes/$pipe/limits" "$3" >/dev/null
   dest="$(api POST "/v1/pipes/$pipe/destinations" "$(pg_destination sink "$table" blocked)" | json_id)"
   drained_records="$(fill_backlog "$pipe")"
-  delivered_records postgres
+  delivered_records postgres || { echo "postgres sink: the worker's /metrics does not answer" >&2; return 1; }
   d0="$delivered"
   settle_postgres
   t0="$(now_s)"
@@ -187,7 +188,7 @@ bench_webhook_sink() {
   dest="$(api POST "/v1/pipes/$pipe/destinations" \
     "{\"type\":\"webhook\",\"name\":\"hook\",\"destination_status\":\"blocked\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/hook\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}" | json_id)"
   webhook_records="$(fill_backlog "$pipe")"
-  delivered_records webhook
+  delivered_records webhook || { echo "webhook sink: the worker's /metrics does not answer" >&2; return 1; }
   d0="$delivered"
   t0="$(now_s)"
   c0="$(delivery_cpu)"

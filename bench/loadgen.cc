@@ -88,6 +88,7 @@ struct Run {
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   Tally totals;
+  std::vector<std::string> fixed_requests;  // per target, when requests carry no key (serialized())
 
   bool over() const { return stopping || Clock::now() >= end; }
 };
@@ -123,9 +124,9 @@ http::request<http::string_body> make_request(const Options& o, const Target& t,
   return req;
 }
 
-// Without keyed records every request to a target is the same bytes: serialized once, so that
-// the load generator, which shares the machine with what it measures, spends its time on the
-// sockets rather than on building requests.
+// Without keyed records every request to a target is the same bytes: serialized once per target
+// (in main, shared by every connection), so that the load generator, which shares the machine
+// with what it measures, spends its time on the sockets rather than on building requests.
 std::string serialized(const Options& o, const Target& t, const std::string& body) {
   std::ostringstream out;
   out << make_request(o, t, body);
@@ -139,10 +140,6 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
   asio::steady_timer timer(ex);
   Tally tally;
   size_t target_index = static_cast<size_t>(index) % o.targets.size();
-  std::vector<std::string> fixed_requests;  // per target, when requests carry no key
-  if (o.record_ids.empty()) {
-    for (const auto& t : o.targets) fixed_requests.push_back(serialized(o, t, fixed_body));
-  }
   uint64_t seq = 0;
   // Open loop: this connection's share of the schedule, staggered across connections.
   auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(run.interval_s));
@@ -186,7 +183,7 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
       stream.expires_after(std::chrono::milliseconds(o.timeout_ms));
       size_t body_bytes = fixed_body.size();
       if (key.empty()) {
-        co_await asio::async_write(stream, asio::buffer(fixed_requests[target_index]),
+        co_await asio::async_write(stream, asio::buffer(run.fixed_requests[target_index]),
                                    asio::redirect_error(asio::use_awaitable, ec));
       } else {
         auto req = make_request(o, t, make_body(o, key));
@@ -303,6 +300,9 @@ int main(int argc, char** argv) {
                  ? start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds))
                  : Clock::time_point::max();
   Run run(o, start, end, o.rate > 0 ? o.connections / o.rate : 0);
+  if (o.record_ids.empty()) {
+    for (const auto& t : o.targets) run.fixed_requests.push_back(serialized(o, t, body));
+  }
 
   // SIGTERM/SIGINT: no new requests; those in flight get their answer (or their timeout).
   auto signal_strand = asio::make_strand(io);

@@ -394,8 +394,10 @@ void DestinationRunner::loop() {
     }
     auto timeout = std::min<std::chrono::milliseconds>(std::max(wait, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
     fetched.clear();
-    last_pull_expires = Clock::now() + timeout;
     s = puller->fetch(static_cast<int>(std::min<int64_t>(limits_.max_records, 256)), timeout, fetched, fetch_bytes);
+    // Its last pull request was sent before now, so it is gone from the server by then (a fetch
+    // may send two: see Puller::fetch).
+    last_pull_expires = Clock::now() + timeout;
     if (s != NATS_OK && s != NATS_TIMEOUT) {
       log::warn("fetch failed", {{"destination_id", id}, {"error", natsStatus_GetText(s)}});
       sleep_for(std::chrono::milliseconds(500));

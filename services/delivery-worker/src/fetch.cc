@@ -113,7 +113,8 @@ natsStatus Puller::fetch(int batch, std::chrono::milliseconds wait, std::vector<
     if (s == NATS_TIMEOUT) break;
     if (s != NATS_OK) return taken() > 0 ? NATS_OK : s;
   }
-  // The next message alone is over the cap (the server sent nothing): it comes by itself.
+  // The next message alone is over the cap (the server sent nothing): it comes by itself, in a
+  // second request with an uncapped size and a `wait` of its own (this call may take twice `wait`).
   if (taken() == 0 && too_big) return fetch(1, wait, out, 0);
   return taken() > 0 ? NATS_OK : NATS_TIMEOUT;
 }

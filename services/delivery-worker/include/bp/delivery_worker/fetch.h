@@ -49,7 +49,8 @@ class Puller {
   // connection at once and closes a connection with more than its max_pending (64 MB by
   // default) queued, as a slow consumer: 256 messages of up to a megabyte each did that, and
   // every message of the dropped fetches waited for AckWait. A message over the cap on its own
-  // still comes: it is then fetched alone, without one.
+  // still comes: it is then fetched alone, without one, in a second request (so the call may
+  // take up to twice `wait`).
   natsStatus fetch(int batch, std::chrono::milliseconds wait, std::vector<MsgPtr>& out, int64_t max_bytes = 0);
 
   // The consumer's acknowledgements, sent to the message's reply subject.
