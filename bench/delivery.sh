@@ -7,7 +7,6 @@ sink_url="$pg_base/bp_bench_sink"
 soak_samples=()
 
 sql() { psql -X -q -tA -v ON_ERROR_STOP=1 "$sink_url" -c "$1"; }
-now_s() { echo "$EPOCHREALTIME"; }
 
 # api METHOD PATH [BODY]: the response body; fails on a status >= 400.
 api() {
@@ -133,12 +132,12 @@ pg_sink_drain() {
   delivered_records postgres || { echo "postgres sink: the worker's /metrics does not answer" >&2; return 1; }
   d0="$delivered"
   settle_postgres
-  t0="$(now_s)"
+  t0="$EPOCHREALTIME"
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
   wait_for 600 drained postgres "$d0" "$drained_records" ||
     echo "postgres sink: backlog of $table not written after 600 s" >&2
-  t1="$(now_s)"
+  t1="$EPOCHREALTIME"
   drained_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$drained_records")"
   # The rows themselves, once the clock has stopped: every accepted record, each once.
   local rows
@@ -157,9 +156,9 @@ bench_pg_sink() {
     psql -X -q "$sink_url" -c "\\copy (SELECT bp_record_id, bp_received_at, data FROM backlog) TO '$file'"
   sql 'CREATE TABLE copy_bound (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL)'
   settle_postgres
-  t0="$(now_s)"
+  t0="$EPOCHREALTIME"
   psql -X -q "$sink_url" -c "\\copy copy_bound FROM '$file'" >/dev/null
-  t1="$(now_s)"
+  t1="$EPOCHREALTIME"
   pg_copy_rps="$(awk -v n="$pg_sink_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
   # What committing every 1000 rows costs, as the sink must before it acks a batch: the same rows
   # by `\copy` in transactions of 1000, two sessions at once (the sink's two writes in flight).
@@ -169,12 +168,12 @@ bench_pg_sink() {
   local chunks=("$BP_DATA_DIR"/chunks/c*) half
   half=$(((${#chunks[@]} + 1) / 2))
   settle_postgres
-  t0="$(now_s)"
+  t0="$EPOCHREALTIME"
   printf '\\copy copy_bound_batched FROM %s\n' "${chunks[@]:0:half}" | psql -X -q "$sink_url" >/dev/null &
   local first=$!
   printf '\\copy copy_bound_batched FROM %s\n' "${chunks[@]:half}" | psql -X -q "$sink_url" >/dev/null
   wait "$first"
-  t1="$(now_s)"
+  t1="$EPOCHREALTIME"
   pg_copy_batched_rps="$(awk -v n="$pg_sink_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
   rm -rf -- "$file" "$BP_DATA_DIR/chunks"
   # The same with batches of 10,000 records (pl_delivery_max_records 10000, 8 MiB).
@@ -190,12 +189,12 @@ bench_webhook_sink() {
   webhook_records="$(fill_backlog "$pipe")"
   delivered_records webhook || { echo "webhook sink: the worker's /metrics does not answer" >&2; return 1; }
   d0="$delivered"
-  t0="$(now_s)"
+  t0="$EPOCHREALTIME"
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
   wait_for 600 drained webhook "$d0" "$webhook_records" ||
     echo "webhook sink: backlog not delivered after 600 s" >&2
-  t1="$(now_s)"
+  t1="$EPOCHREALTIME"
   webhook_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$webhook_records")"
   webhook_rps="$(awk -v n="$webhook_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
 }

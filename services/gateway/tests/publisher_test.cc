@@ -3,6 +3,7 @@
 // its ack; what cannot be joined goes alone; a message never outgrows the pipe's batch limits.
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -89,6 +90,24 @@ struct Harness {
       out.push_back(f.get());
     }
     return out;
+  }
+
+  // `n` requests of `records` records each to `pipe`, each then given `shape` (a pipe's limits).
+  std::vector<PublishRequest> alike(const std::string& pipe, int n, int records,
+                                    const std::function<void(PublishRequest&)>& shape = {}) {
+    std::vector<PublishRequest> out;
+    for (int i = 0; i < n; ++i) {
+      out.push_back(request(pipe, records));
+      if (shape) shape(out.back());
+    }
+    return out;
+  }
+
+  // Publishes `requests` in one turn, checks that each was stored, and returns `pipe`'s messages.
+  std::vector<bp::nats::StoredMessage> store_together(const std::vector<PublishRequest>& requests,
+                                                      const std::string& pipe) {
+    for (const auto& o : publish_together(requests)) CHECK(o.stored);
+    return stored(pipe);
   }
 
   std::vector<bp::nats::StoredMessage> stored(const std::string& pipe) {
@@ -179,43 +198,28 @@ TEST_CASE("a message stays within the pipe's batch limits and the coalescing cap
   Harness h(3);
   // A message holds at most a tenth of the pipe's batch limits, so that batches close nearly
   // full. pl_delivery_max_records 50: requests of 2 records go two to a message.
-  std::vector<PublishRequest> requests;
-  for (int i = 0; i < 6; ++i) {
-    requests.push_back(h.request("records", 2));
-    requests.back().batch_max_records = 50;
-  }
-  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
-  auto by_records = h.stored("records");
+  auto by_records = h.store_together(h.alike("records", 6, 2, [](PublishRequest& r) { r.batch_max_records = 50; }),
+                                     "records");
   REQUIRE(by_records.size() == 3);
   for (const auto& m : by_records) CHECK(m.headers.at("Bp-Record-Count") == "4");
 
   // pl_delivery_max_bytes: no more than a tenth of it.
-  requests.clear();
-  for (int i = 0; i < 4; ++i) {
-    requests.push_back(h.request("bytes", 1));
-    requests.back().batch_max_bytes = static_cast<int64_t>(requests.back().payload.size() * 2 + 1) * 10;
-  }
-  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
-  auto by_bytes = h.stored("bytes");
+  auto by_bytes = h.store_together(h.alike("bytes", 4, 1,
+                                           [](PublishRequest& r) {
+                                             r.batch_max_bytes = static_cast<int64_t>(r.payload.size() * 2 + 1) * 10;
+                                           }),
+                                   "bytes");
   REQUIRE(by_bytes.size() == 2);
   for (const auto& m : by_bytes) CHECK(m.headers.at("Bp-Record-Count") == "2");
 
   // A request over a tenth of the limit on its own still goes, alone.
-  requests.clear();
-  for (int i = 0; i < 3; ++i) {
-    requests.push_back(h.request("big", 4));
-    requests.back().batch_max_records = 30;
-  }
-  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
-  auto big = h.stored("big");
+  auto big = h.store_together(h.alike("big", 3, 4, [](PublishRequest& r) { r.batch_max_records = 30; }), "big");
   REQUIRE(big.size() == 3);
   for (const auto& m : big) CHECK(m.headers.count("Bp-Requests") == 0);
 
   // The cap of 3 requests a message.
-  requests.clear();
-  for (int i = 0; i < 7; ++i) requests.push_back(h.request("cap", 1));
-  for (const auto& o : h.publish_together(requests)) CHECK(o.stored);
-  auto capped = h.stored("cap");
+  auto requests = h.alike("cap", 7, 1);
+  auto capped = h.store_together(requests, "cap");
   REQUIRE(capped.size() == 3);
   CHECK(capped[0].headers.at("Bp-Record-Count") == "3");
   CHECK(capped[1].headers.at("Bp-Record-Count") == "3");
