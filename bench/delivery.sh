@@ -14,39 +14,31 @@ api() {
 }
 json_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
 
-# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails after SECONDS. The wait
-# itself starts no process (a `read` that times out on a FIFO nobody writes; bash's clock):
-# the drains below are timed by it, and every process it started took CPU from the ones measured.
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails after SECONDS (the e2e
+# scenario's row count; the drains are timed by bp_await_metric below).
 wait_for() {
   local deadline=$((EPOCHSECONDS + $1))
   shift
-  [[ -n "${nap_fd:-}" ]] || { mkfifo "$BP_DATA_DIR/nap" && exec {nap_fd}<>"$BP_DATA_DIR/nap"; } || nap_fd=
   until "$@"; do
     ((EPOCHSECONDS < deadline)) || return 1
-    if [[ -n "$nap_fd" ]]; then read -r -t 0.1 -u "$nap_fd" _ || true; else sleep 0.1; fi
+    sleep 0.1
   done
 }
 
-# delivered_records TYPE: sets `delivered` to the records the worker's sinks of TYPE have written
-# so far (its bp_worker_records_delivered_total; a sink counts a batch once it is committed or
-# answered 2xx). The drains poll it every 0.1 s, so it reads /metrics over bash's /dev/tcp and
-# starts no process: a `curl` (and the subshell and `awk` around it) ten times a second took
-# about a sixth of the two cores during a drain (perf, 2026-12-06), where a count(*) of the
-# growing table had taken more before it.
-# Fails when the worker does not answer (no line for TYPE yet is 0: nothing written).
-delivered_records() {
-  local want="bp_worker_records_delivered_total{type=\"$1\"}" fd name value rest
-  delivered=0
-  { exec {fd}<>"/dev/tcp/127.0.0.1/$BP_WORKER_HTTP_PORT"; } 2>/dev/null || return 1
-  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&"$fd"
-  while read -r -t 5 name value rest <&"$fd"; do
-    [[ "$name" == "$want" ]] && printf -v delivered '%.0f' "$value"
-  done
-  exec {fd}<&-
-  return 0
+# The records the worker's sinks of TYPE have written so far: its
+# bp_worker_records_delivered_total (a sink counts a batch once it is committed or answered 2xx).
+delivered_sample() { echo "bp_worker_records_delivered_total{type=\"$1\"}"; }
+# delivered_records TYPE: prints that count (0 before the first batch); fails when the worker
+# does not answer.
+delivered_records() { "$bin/bp_await_metric" "127.0.0.1:$BP_WORKER_HTTP_PORT" "$(delivered_sample "$1")"; }
+# await_delivered TYPE COUNT SECONDS: returns once TYPE's sinks have written COUNT records in all.
+# The drains are timed by it: it polls /metrics every 50 ms over one connection and starts
+# nothing in between. The harness's own polling had taken CPU from the processes it measures:
+# a `curl` (with a subshell and `awk`) ten times a second a sixth of the two cores, bash reading
+# /metrics over /dev/tcp (one read(2) per byte) 7% (perf during Postgres drains, 2026-12-06).
+await_delivered() {
+  "$bin/bp_await_metric" "127.0.0.1:$BP_WORKER_HTTP_PORT" "$(delivered_sample "$1")" "$2" "$3"
 }
-# drained TYPE FROM COUNT: true once TYPE's sinks have written COUNT records since FROM.
-drained() { delivered_records "$1" && ((delivered - $2 >= $3)); }
 
 # Each timed Postgres section starts from a checkpoint, so that none pays for the dirty pages
 # and the WAL of the one before (a checkpoint forced by max_wal_size made the COPY bound
@@ -129,13 +121,12 @@ pg_sink_drain() {
   [[ -z "${3:-}" ]] || api PUT "/v1/pipes/$pipe/limits" "$3" >/dev/null
   dest="$(api POST "/v1/pipes/$pipe/destinations" "$(pg_destination sink "$table" blocked)" | json_id)"
   drained_records="$(fill_backlog "$pipe")"
-  delivered_records postgres || { echo "postgres sink: the worker's /metrics does not answer" >&2; return 1; }
-  d0="$delivered"
+  d0="$(delivered_records postgres)" || { echo "postgres sink: the worker's /metrics does not answer" >&2; return 1; }
   settle_postgres
   t0="$EPOCHREALTIME"
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
-  wait_for 600 drained postgres "$d0" "$drained_records" ||
+  await_delivered postgres $((d0 + drained_records)) 600 ||
     echo "postgres sink: backlog of $table not written after 600 s" >&2
   t1="$EPOCHREALTIME"
   drained_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$drained_records")"
@@ -187,12 +178,11 @@ bench_webhook_sink() {
   dest="$(api POST "/v1/pipes/$pipe/destinations" \
     "{\"type\":\"webhook\",\"name\":\"hook\",\"destination_status\":\"blocked\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/hook\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}" | json_id)"
   webhook_records="$(fill_backlog "$pipe")"
-  delivered_records webhook || { echo "webhook sink: the worker's /metrics does not answer" >&2; return 1; }
-  d0="$delivered"
+  d0="$(delivered_records webhook)" || { echo "webhook sink: the worker's /metrics does not answer" >&2; return 1; }
   t0="$EPOCHREALTIME"
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
-  wait_for 600 drained webhook "$d0" "$webhook_records" ||
+  await_delivered webhook $((d0 + webhook_records)) 600 ||
     echo "webhook sink: backlog not delivered after 600 s" >&2
   t1="$EPOCHREALTIME"
   webhook_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$webhook_records")"
