@@ -2,6 +2,8 @@
 #include "bp/delivery_worker/destination_runner.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <thread>
@@ -287,9 +289,14 @@ void DestinationRunner::loop() {
   // Batches are written while the next one fills from the consumer (fetching and parsing
   // overlap the writes), and a written batch is acked while others are written. Up to one
   // write per sink is in flight; batches may finish out of order (each message is acked on
-  // its own).
+  // its own). The loop is told when any write ends, whichever was started first: a sink that
+  // is done takes the next batch at once, even while an older write goes on (declared before
+  // the writes, whose futures wait for their threads, so that it outlives them).
+  std::mutex ended_mutex;
+  std::condition_variable write_ended;
   struct Write {
     std::future<bool> done;  // write()'s answer
+    std::shared_ptr<std::atomic<bool>> ended;  // set (under ended_mutex) as write() returns
     Sink* sink;
     std::shared_ptr<PendingBatch> batch;
     Clock::time_point beat;  // its messages were last marked in progress
@@ -340,7 +347,7 @@ void DestinationRunner::loop() {
   // Acks (or gives back) every write that has ended.
   auto settle_finished = [&]() {
     for (auto it = in_flight.begin(); it != in_flight.end();) {
-      it = it->done.wait_for(std::chrono::seconds(0)) == std::future_status::ready ? settle(it) : std::next(it);
+      it = it->ended->load() ? settle(it) : std::next(it);
     }
     heartbeat(false);
   };
@@ -350,7 +357,12 @@ void DestinationRunner::loop() {
     for (;;) {
       settle_finished();
       if (all ? in_flight.empty() : !idle.empty()) return;
-      in_flight.front().done.wait_for(std::chrono::milliseconds(100));
+      {
+        std::unique_lock lock(ended_mutex);
+        write_ended.wait_for(lock, std::chrono::milliseconds(100), [&] {
+          return std::any_of(in_flight.begin(), in_flight.end(), [](const Write& w) { return w.ended->load(); });
+        });
+      }
       heartbeat(true);
     }
   };
@@ -363,15 +375,22 @@ void DestinationRunner::loop() {
     idle.pop_back();
     auto batch = std::make_shared<PendingBatch>(std::move(pending));
     pending = PendingBatch{};
-    auto done = std::async(std::launch::async, [&write, sink, batch] {
+    auto ended = std::make_shared<std::atomic<bool>>(false);
+    auto done = std::async(std::launch::async, [&write, &ended_mutex, &write_ended, sink, batch, ended] {
+      bool written = false;
       try {
-        return write(*sink, *batch);
+        written = write(*sink, *batch);
       } catch (const std::exception& e) {  // the batch goes back; the loop carries on
         log::error("batch write failed", {{"error", e.what()}});
-        return false;
       }
+      {
+        std::lock_guard lock(ended_mutex);
+        ended->store(true);
+      }
+      write_ended.notify_one();
+      return written;
     });
-    in_flight.push_back({std::move(done), sink, batch, Clock::now()});
+    in_flight.push_back({std::move(done), ended, sink, batch, Clock::now()});
   };
 
   while (!stop_ && !lease_lost) {

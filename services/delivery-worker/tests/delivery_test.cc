@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -367,6 +368,113 @@ TEST_CASE("webhook sink: a failing receiver gets everything once it recovers, si
     CHECK(got.signature == webhook_signature(secret, got.id, got.timestamp, got.body));
     CHECK_FALSE(got.id.empty());
   }
+}
+
+namespace {
+
+// A webhook receiver on loopback that answers each connection on a thread of its own, so that
+// it can hold one request (the one whose body has "hold") while it answers the others at once.
+class HoldingReceiver {
+ public:
+  HoldingReceiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HoldingReceiver() {
+    release();
+    stop_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket s(io_);
+    s.connect(acceptor_.local_endpoint(), ec);  // wake accept()
+    thread_.join();
+    for (auto& t : connections_) t.join();
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  // Bodies answered 200, in the order they were answered.
+  std::vector<std::string> answered() {
+    std::lock_guard lock(mutex_);
+    return answered_;
+  }
+  bool holding() {
+    std::lock_guard lock(mutex_);
+    return holding_;
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) break;
+      connections_.emplace_back([this, socket = std::move(socket)]() mutable { answer(socket); });
+    }
+  }
+  void answer(boost::asio::ip::tcp::socket& socket) {
+    namespace http = boost::beast::http;
+    boost::system::error_code ec;
+    boost::beast::flat_buffer buffer;
+    http::request<http::string_body> req;
+    http::read(socket, buffer, req, ec);
+    if (ec) return;
+    {
+      std::unique_lock lock(mutex_);
+      if (req.body().find("\"hold\"") != std::string::npos) {
+        holding_ = true;
+        changed_.wait_for(lock, std::chrono::seconds(60), [&] { return released_; });
+        holding_ = false;
+      }
+      answered_.push_back(req.body());
+    }
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.prepare_payload();
+    http::write(socket, res, ec);
+  }
+
+  std::atomic<bool> stop_{false};
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool holding_ = false, released_ = false;
+  std::vector<std::string> answered_;
+  std::vector<std::thread> connections_;  // only the accepting thread touches it until the end
+  std::thread thread_;
+};
+
+}  // namespace
+
+// With two writes in flight (the default), a receiver that takes long over one batch must not
+// slow the rest down: the other connection carries on at its own pace. (The loop used to wait up
+// to 100 ms on the oldest write before it looked at the others, so the batches behind a slow one
+// went at ten a second at worst: 200 batches took 8 s, where they take a quarter of a second.)
+TEST_CASE("webhook sink: one slow request does not slow down the batches behind it", "[integration]") {
+  HoldingReceiver receiver;
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "one-slow");
+  set_limits(f, ws, pipe.id(), 1, 100);  // a batch per record
+  create_destination(f, ws, pipe.id(), "webhook",
+                     R"({"url":"http://127.0.0.1:)" + std::to_string(receiver.port()) +
+                         R"(/hook","signing_secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})");
+  publish_body(f, pipe.id(), bp::uuid::v4(), R"([{"hold":true}])", 1);
+  constexpr int kBehind = 200;
+  for (int i = 0; i < kBehind; ++i) publish(f, pipe.id(), bp::uuid::v4(), 1);
+  TempDir files;
+  TestWorker worker(f, files.path.string());
+  REQUIRE(eventually([&] { return receiver.holding(); }));
+  // All of them while the first is still held.
+  CHECK(eventually([&] { return static_cast<int>(receiver.answered().size()) >= kBehind; }, std::chrono::seconds(5)));
+  CHECK(receiver.holding());
+  receiver.release();
+  REQUIRE(eventually([&] { return static_cast<int>(receiver.answered().size()) >= kBehind + 1; }));
+  auto bodies = receiver.answered();
+  CHECK(bodies.size() == kBehind + 1);  // each batch once
+  CHECK(bodies.back().find("\"hold\"") != std::string::npos);
 }
 
 TEST_CASE("workers share destinations through leases and take over a stopped worker's", "[integration]") {
