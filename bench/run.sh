@@ -56,6 +56,59 @@ curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$aut
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
+# The open loops at half the peak beside the stops of the whole machine that bp_stall_watch saw
+# during each (every CPU late at once by over 5 ms, with nothing of this machine run instead).
+stops_table() {
+  local label var
+  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU busy | the whole machine stopped |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  for label in "gateway:half" "gateway, while a worker delivers every record:half_delivering" \
+    "no-op server (the machine's own tail):half_null" "floor (HTTP + publish + ack):half_floor" \
+    "floor with one I/O thread:half_floor1" "gateway with one I/O thread, at half its own peak:half_t1"; do
+    var="${label##*:}"
+    [[ -n "${!var:-}" ]] || continue
+    local -n _stop_json="${var}_stops" _busy_share="${var}_busy"
+    echo "| ${label%:*} | $(field "${!var}" req_per_s) | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | $(stopped "${_stop_json:-}") |"
+    unset -n _stop_json _busy_share
+  done
+}
+# cpu_times: "BUSY IDLE" clock ticks of all CPUs so far (/proc/stat; idle includes iowait).
+cpu_times() {
+  local _cpu user nice system idle iowait irq softirq steal _rest
+  read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
+  echo "$((user + nice + system + irq + softirq + steal)) $((idle + iowait))"
+}
+# open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
+# VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
+# means little without it) and VAR_busy to the share of the two cores in use meanwhile.
+open_loop() {
+  local -n _out="$1" _stops="$1_stops" _busy="$1_busy"
+  local watcher before after
+  shift
+  "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
+  watcher=$!
+  before="$(cpu_times)"
+  _out="$(load "$@")"
+  after="$(cpu_times)"
+  kill -TERM "$watcher"
+  wait "$watcher" || true
+  _stops="$(cat "$BP_DATA_DIR/stall-watch.json")"
+  _busy="$(awk -v a="$before" -v b="$after" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    busy = y[1] - x[1]; all = busy + y[2] - x[2]; if (all > 0) printf "%.0f%%", 100 * busy / all; else print "-" }')"
+}
+# stopped WATCH: what bp_stall_watch saw, in words.
+stopped() {
+  local n longest total
+  [[ -n "$1" ]] || { echo "-"; return; }
+  n="$(grep -o '"stops":\[[^]]*\]' <<<"$1" | grep -o '"[0-9.]*:[0-9.]*"' | wc -l)"
+  total="$(field "$1" all_stopped_ms)" longest="$(field "$1" longest_late_ms)"
+  if ((n == 0)); then
+    printf 'none; %s late wakes over 5 ms (longest %s ms)' "$(field "$1" late_wakes)" "$longest"
+  else
+    printf '%d, %s ms in all (longest late wake %s ms; %s late wakes over 5 ms)' "$n" "$total" "$longest" "$(field "$1" late_wakes)"
+  fi
+  grep -q '"rt":true' <<<"$1" || printf ' (without real-time priority: not conclusive)'
+}
 # best A B: of two load generator results, the one with more requests per second.
 best() { if awk -v a="$(field "$1" req_per_s)" -v b="$(field "$2" req_per_s)" 'BEGIN { exit !(a >= b) }'; then echo "$1"; else echo "$2"; fi; }
 # http_bound RECORDS BEST ALL SINGLE: loads both no-op servers; ALL gets the result with one
@@ -136,7 +189,7 @@ one_thread_small() {
     --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1
   half_rate_t1="$(awk -v p="$(field "$one_t1" req_per_s)" 'BEGIN{printf "%d", p/2}')"
   ingest_buckets "$gw1" >"$BP_DATA_DIR/t0"
-  half_t1="$(load --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate_t1")"
+  open_loop half_t1 --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate_t1"
   ingest_buckets "$gw1" >"$BP_DATA_DIR/t1"
 }
 one_thread_hundred() {
@@ -292,10 +345,10 @@ half_rate="$(awk -v p="$peak" 'BEGIN{printf "%d", p/2}')"
 # BP_BENCH_ONLY=ingest: the ingest scenarios and their bounds only (a quick check of a gateway change).
 if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   ingest_buckets >"$BP_DATA_DIR/h0"
-  half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate")"
+  open_loop half --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate"
   ingest_buckets >"$BP_DATA_DIR/h1"
-  half_floor="$(load --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate")"
-  half_floor1="$(load --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate")"
+  open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
+  open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
   one_thread_small
   profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
   server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
@@ -314,6 +367,8 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   echo "| one I/O thread: 1 record, open loop at half its peak | $(field "$half_t1" req_per_s) | $(field "$half_t1" p50_ms) | $(field "$half_t1" p99_ms) | inside the gateway: $(gateway_side "$BP_DATA_DIR/t0" "$BP_DATA_DIR/t1") |"
   echo "| one I/O thread: 100 records, closed loop | $(field "$hundred_t1" req_per_s) | $(field "$hundred_t1" p50_ms) | $(field "$hundred_t1" p99_ms) | http $(field "$hundred_bound" req_per_s) |"
   echo
+  stops_table
+  echo
   rounds_table
   echo
   echo "HTTP bounds: one thread per core $(field "$one_bound_all" req_per_s) / $(field "$hundred_bound_all" req_per_s) req/s, one thread $(field "$one_bound_single" req_per_s) / $(field "$hundred_bound_single" req_per_s) (1 / 100 records); the better is the bound."
@@ -324,14 +379,14 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   exit 0
 fi
 ingest_buckets >"$BP_DATA_DIR/h0"
-half="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate")"
+open_loop half --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate"
 ingest_buckets >"$BP_DATA_DIR/h1"
-half_delivering="$(load --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 --rate="$half_rate")"
+open_loop half_delivering --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 --rate="$half_rate"
 # The machine's own tail at that rate: the same open loop against the server that does nothing.
-half_null="$(load --url="http://127.0.0.1:$null_port/x" --records=1 --rate="$half_rate")"
+open_loop half_null --url="http://127.0.0.1:$null_port/x" --records=1 --rate="$half_rate"
 # And against the floor (HTTP + publish + ack, nothing else): the tail ingest cannot go below.
-half_floor="$(load --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate")"
-half_floor1="$(load --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate")"
+open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
+open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
 one_thread_small
 ingest_buckets >"$BP_DATA_DIR/h2"
 profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
@@ -375,7 +430,7 @@ targets() {
   echo "| target | measured in this run (the default gateway; one I/O thread beside it) | |"
   echo "| --- | --- | --- |"
   echo "| 1 record/request ≥ 60% of the bound | the median of $rounds paired rounds: $(shown "$(median "${round_gw[@]}")") (one I/O thread $(shown "$(median "${round_gw1[@]}")")); the $seconds-s windows above: $(ratio "$(field "$one" req_per_s)" "$bound_one") (one I/O thread $(ratio "$(field "$one_t1" req_per_s)" "$bound_one")) | $(median_at_least "$(median "${round_gw[@]}")" 60) (the paired median); the floor at its best: $(shown "$(median "${round_floor[@]}")") paired, $(ratio "$(field "$floor_best" req_per_s)" "$bound_one") in the windows above |"
-  echo "| p99 < 5 ms at half the peak | at the load generator $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1") | $(value_below "$(field "$half" p99_ms)" 5) at the load generator; the floor at the same rate: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
+  echo "| p99 < 5 ms at half the peak | at the load generator $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1"); the whole machine stopped during it: $(stopped "$half_stops") | $(value_below "$(field "$half" p99_ms)" 5) at the load generator; the floor at the same rate: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
   echo "| 100 records/request ≥ 60% of the bound | $(ratio "$(field "$hundred" req_per_s)" "$bound_hundred") (one I/O thread $(ratio "$(field "$hundred_t1" req_per_s)" "$bound_hundred")) | $(ratio_at_least "$(field "$hundred" req_per_s)" "$bound_hundred" 60); the floor: $(ratio "$(field "$floor_hundred" req_per_s)" "$bound_hundred") |"
   echo "| Postgres sink ≥ 70% of COPY | $(ratio "$pg_sink_rps" "$pg_copy_rps") (batches of 10000: $(ratio "$pg_big_rps" "$pg_copy_rps")) | $(ratio_at_least "$pg_sink_rps" "$pg_copy_rps" 70) |"
   echo "| end-to-end p99 < 1 s | $e2e_p99 ms, $e2e_rows of $e2e_accepted records | $e2e_verdict |"
@@ -421,6 +476,14 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "(HTTP + publish + ack): p50 $(field "$half_floor" p50_ms) ms, p99 $(field "$half_floor" p99_ms) ms, p99.9 $(field "$half_floor" p999_ms) ms; against"
   echo "the floor with one I/O thread: p50 $(field "$half_floor1" p50_ms) ms, p99 $(field "$half_floor1" p99_ms) ms, p99.9 $(field "$half_floor1" p999_ms) ms."
   echo "The gateway with one I/O thread at half its own peak, inside: $(gateway_side "$BP_DATA_DIR/t0" "$BP_DATA_DIR/t1")."
+  echo
+  echo "Each open loop at half the peak ran beside bp_stall_watch (bench/stall_watch.cc): a thread per"
+  echo "CPU at real-time priority, waking every millisecond. A moment when every CPU's watcher is late"
+  echo "at once, with no other thread of this machine run in its place, is a stop of the whole machine"
+  echo "by its host; the latencies of that open loop include it. CPU busy is the share of both cores"
+  echo "in use meanwhile (/proc/stat), the load generator's included."
+  echo
+  stops_table
   echo
   echo "Bounds measured in the same run: a Beast server answering 202 without work, the better of one"
   echo "thread per core ($(field "$one_bound_all" req_per_s) req/s of 1 record, $(field "$hundred_bound_all" req_per_s) of 100) and one thread"
