@@ -60,15 +60,15 @@ load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
 # during each (every CPU late at once by over 5 ms, with nothing of this machine run instead).
 stops_table() {
   local label var
-  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU busy | the whole machine stopped |"
-  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU busy | the whole machine stopped | fixed work, median / slowest µs |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   for label in "gateway:half" "gateway, while a worker delivers every record:half_delivering" \
     "no-op server (the machine's own tail):half_null" "floor (HTTP + publish + ack):half_floor" \
     "floor with one I/O thread:half_floor1" "gateway with one I/O thread, at half its own peak:half_t1"; do
     var="${label##*:}"
     [[ -n "${!var:-}" ]] || continue
     local -n _stop_json="${var}_stops" _busy_share="${var}_busy"
-    echo "| ${label%:*} | $(field "${!var}" req_per_s) | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | $(stopped "${_stop_json:-}") |"
+    echo "| ${label%:*} | $(field "${!var}" req_per_s) | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | $(stopped "${_stop_json:-}") | $(field "${_stop_json:-}" median) / $(field "${_stop_json:-}" slowest) |"
     unset -n _stop_json _busy_share
   done
 }
@@ -480,8 +480,10 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "Each open loop at half the peak ran beside bp_stall_watch (bench/stall_watch.cc): a thread per"
   echo "CPU at real-time priority, waking every millisecond. A moment when every CPU's watcher is late"
   echo "at once, with no other thread of this machine run in its place, is a stop of the whole machine"
-  echo "by its host; the latencies of that open loop include it. CPU busy is the share of both cores"
-  echo "in use meanwhile (/proc/stat), the load generator's included."
+  echo "by its host; the latencies of that open loop include it. Every 100 ms each watcher also times"
+  echo "a fixed piece of arithmetic that nothing in the machine can interrupt: a slow sample is a CPU"
+  echo "slowed or taken by the host. CPU busy is the share of both cores in use meanwhile"
+  echo "(/proc/stat), the load generator's included."
   echo
   stops_table
   echo

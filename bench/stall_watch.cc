@@ -11,6 +11,10 @@
 //   late_preempted   of those, wakes where the guest ran another thread on that CPU in between
 //   stops            moments when every CPU was late at once by more than --late-ms, as
 //                    "<ms from start>:<ms stopped>" (all_stopped_ms: their total)
+//   work_us          a fixed piece of work each watcher times every 100 ms (about 50 us of
+//                    arithmetic): its fastest, median and slowest time, and the share of samples
+//                    that took over twice the fastest. Nothing in the guest can interrupt it for
+//                    long, so a slow sample is a CPU slowed (or taken for a moment) by the host.
 // Costs about 1000 wakes per CPU per second (well under 1% of a core each).
 #include <pthread.h>
 #include <sched.h>
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -45,7 +50,20 @@ struct Watcher {
   int cpu = 0;
   bool rt = false;
   std::vector<Late> late;
+  std::vector<double> work_us;
 };
+
+// The fixed piece of work: a dependent chain of multiply-adds the compiler cannot shorten.
+double timed_work() {
+  timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  volatile uint64_t seed = 88172645463325252ULL;
+  uint64_t x = seed;
+  for (int i = 0; i < 40000; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  seed = x;
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  return ms_between(a, b) * 1e3;
+}
 
 void watch(Watcher& w, const timespec& start, double late_ms) {
   cpu_set_t set;
@@ -57,7 +75,8 @@ void watch(Watcher& w, const timespec& start, double late_ms) {
   w.rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
   timespec due;
   clock_gettime(CLOCK_MONOTONIC, &due);
-  while (!stopping) {
+  for (uint64_t wake = 0; !stopping; ++wake) {
+    if (wake % 100 == 0) w.work_us.push_back(timed_work());
     due.tv_nsec += 1000000;
     if (due.tv_nsec >= 1000000000) {
       due.tv_nsec -= 1000000000;
@@ -104,7 +123,7 @@ int main(int argc, char** argv) {
   clock_gettime(CLOCK_MONOTONIC, &start);
   std::vector<Watcher> watchers;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &online)) watchers.push_back(Watcher{cpu, false, {}});
+    if (CPU_ISSET(cpu, &online)) watchers.push_back(Watcher{cpu, false, {}, {}});
   }
   std::vector<std::thread> threads;
   for (auto& w : watchers) threads.emplace_back([&w, &start, late_ms] { watch(w, start, late_ms); });
@@ -150,10 +169,17 @@ int main(int argc, char** argv) {
       stops += entry;
     }
   }
+  std::vector<double> work;
+  for (const auto& w : watchers) work.insert(work.end(), w.work_us.begin(), w.work_us.end());
+  std::sort(work.begin(), work.end());
+  double fastest = work.empty() ? 0 : work.front();
+  size_t slow = static_cast<size_t>(std::count_if(work.begin(), work.end(), [&](double t) { return t > 2 * fastest; }));
   std::printf(
       "{\"seconds\":%.1f,\"cpus\":%zu,\"rt\":%s,\"late_ms\":%.1f,\"late_wakes\":%zu,\"late_preempted\":%zu,"
-      "\"longest_late_ms\":%.1f,\"all_stopped_ms\":%.1f,\"stops\":[%s]}\n",
+      "\"longest_late_ms\":%.1f,\"all_stopped_ms\":%.1f,\"stops\":[%s],"
+      "\"work_us\":{\"samples\":%zu,\"fastest\":%.1f,\"median\":%.1f,\"slowest\":%.1f,\"over_twice\":%.3f}}\n",
       ms_between(start, end) / 1e3, watchers.size(), rt ? "true" : "false", late_ms, late_wakes, preempted, longest,
-      all_stopped, stops.c_str());
+      all_stopped, stops.c_str(), work.size(), fastest, work.empty() ? 0 : work[work.size() / 2],
+      work.empty() ? 0 : work.back(), work.empty() ? 0 : static_cast<double>(slow) / static_cast<double>(work.size()));
   return 0;
 }
