@@ -32,25 +32,37 @@ class Page {
  public:
   Page(std::string host, std::string port) : host_(std::move(host)), port_(std::move(port)) {}
 
-  // The body of GET /metrics; reconnects once when a kept-alive connection was closed.
+  // The body of GET /metrics; reconnects once when a kept-alive connection was closed. Each
+  // exchange has 5 s (a worker that accepts and never answers is an error, not a hang).
   std::string get() {
     for (int attempt = 0;; ++attempt) {
-      try {
-        if (!stream_.socket().is_open()) stream_.connect(tcp::resolver(io_).resolve(host_, port_));
-        http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
-        req.set(http::field::host, host_);
-        http::write(stream_, req);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        http::read(stream_, buffer, res);
-        if (res.result() != http::status::ok) throw std::runtime_error("status " + std::to_string(res.result_int()));
+      boost::system::error_code ec;
+      http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
+      req.set(http::field::host, host_);
+      http::response<http::string_body> res;
+      beast::flat_buffer buffer;
+      auto read = [&] { http::async_read(stream_, buffer, res, [&](auto e, size_t) { ec = e; }); };
+      auto write = [&] {
+        http::async_write(stream_, req, [&](auto e, size_t) {
+          if (!(ec = e)) read();
+        });
+      };
+      stream_.expires_after(std::chrono::seconds(5));
+      if (stream_.socket().is_open()) {
+        write();
+      } else {
+        stream_.async_connect(tcp::resolver(io_).resolve(host_, port_), [&](auto e, const auto&) {
+          if (!(ec = e)) write();
+        });
+      }
+      io_.restart();
+      io_.run();
+      if (!ec && res.result() == http::status::ok) {
         if (!res.keep_alive()) stream_.close();
         return std::move(res.body());
-      } catch (const std::exception&) {
-        boost::system::error_code ignored;
-        stream_.socket().close(ignored);
-        if (attempt > 0) throw;
       }
+      stream_.close();
+      if (attempt > 0) throw std::runtime_error(ec ? ec.message() : "status " + std::to_string(res.result_int()));
     }
   }
 

@@ -127,7 +127,7 @@ pg_sink_drain() {
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
   await_delivered postgres $((d0 + drained_records)) 600 ||
-    echo "postgres sink: backlog of $table not written after 600 s" >&2
+    echo "postgres sink: backlog of $table not written in full (bp_await_metric says why above)" >&2
   t1="$EPOCHREALTIME"
   drained_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$drained_records")"
   # The rows themselves, once the clock has stopped: every accepted record, each once.
@@ -183,7 +183,7 @@ bench_webhook_sink() {
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
   await_delivered webhook $((d0 + webhook_records)) 600 ||
-    echo "webhook sink: backlog not delivered after 600 s" >&2
+    echo "webhook sink: backlog not delivered in full (bp_await_metric says why above)" >&2
   t1="$EPOCHREALTIME"
   webhook_cpu="$(cpu_per_record "$c0" "$(delivery_cpu)" "$webhook_records")"
   webhook_rps="$(awk -v n="$webhook_records" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"

@@ -27,6 +27,7 @@ cleanup() {
   [[ -z "${gwmsg_pid:-}" ]] || kill "$gwmsg_pid" 2>/dev/null || true
   [[ -z "${floor_pid:-}" ]] || kill "$floor_pid" 2>/dev/null || true
   [[ -z "${floor1_pid:-}" ]] || kill "$floor1_pid" 2>/dev/null || true
+  [[ -z "${watcher_pid:-}" ]] || kill "$watcher_pid" 2>/dev/null || true
   bench_stack_down
 }
 trap cleanup EXIT
@@ -56,8 +57,8 @@ curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$aut
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
-# The open loops at half the peak beside the stops of the whole machine that bp_stall_watch saw
-# during each (every CPU late at once by over 5 ms, with nothing of this machine run instead).
+# The open loops at half the peak beside what bp_stall_watch saw during each: stops of the whole
+# machine (every CPU's real-time watcher late at once by over 5 ms).
 stops_table() {
   local label var
   echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU busy | the whole machine stopped | fixed work, median / slowest µs |"
@@ -72,26 +73,28 @@ stops_table() {
     unset -n _stop_json _busy_share
   done
 }
-# cpu_times: "BUSY IDLE" clock ticks of all CPUs so far (/proc/stat; idle includes iowait).
+# cpu_times: "BUSY IDLE" clock ticks of all CPUs so far (/proc/stat; idle includes iowait; steal,
+# time the host took, is neither).
 cpu_times() {
-  local _cpu user nice system idle iowait irq softirq steal _rest
-  read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
-  echo "$((user + nice + system + irq + softirq + steal)) $((idle + iowait))"
+  local _cpu user nice system idle iowait irq softirq _rest
+  read -r _cpu user nice system idle iowait irq softirq _rest </proc/stat
+  echo "$((user + nice + system + irq + softirq)) $((idle + iowait))"
 }
 # open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
 # VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
 # means little without it) and VAR_busy to the share of the two cores in use meanwhile.
 open_loop() {
   local -n _out="$1" _stops="$1_stops" _busy="$1_busy"
-  local watcher before after
+  local before after
   shift
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
-  watcher=$!
+  watcher_pid=$!  # global: cleanup stops it if the load fails
   before="$(cpu_times)"
   _out="$(load "$@")"
   after="$(cpu_times)"
-  kill -TERM "$watcher"
-  wait "$watcher" || true
+  kill -TERM "$watcher_pid" 2>/dev/null || true
+  wait "$watcher_pid" || true
+  watcher_pid=
   _stops="$(cat "$BP_DATA_DIR/stall-watch.json")"
   _busy="$(awk -v a="$before" -v b="$after" 'BEGIN { split(a, x, " "); split(b, y, " ")
     busy = y[1] - x[1]; all = busy + y[2] - x[2]; if (all > 0) printf "%.0f%%", 100 * busy / all; else print "-" }')"
@@ -478,12 +481,12 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "The gateway with one I/O thread at half its own peak, inside: $(gateway_side "$BP_DATA_DIR/t0" "$BP_DATA_DIR/t1")."
   echo
   echo "Each open loop at half the peak ran beside bp_stall_watch (bench/stall_watch.cc): a thread per"
-  echo "CPU at real-time priority, waking every millisecond. A moment when every CPU's watcher is late"
-  echo "at once, with no other thread of this machine run in its place, is a stop of the whole machine"
-  echo "by its host; the latencies of that open loop include it. Every 100 ms each watcher also times"
-  echo "a fixed piece of arithmetic that nothing in the machine can interrupt: a slow sample is a CPU"
-  echo "slowed or taken by the host. CPU busy is the share of both cores in use meanwhile"
-  echo "(/proc/stat), the load generator's included."
+  echo "CPU at the highest real-time priority, waking every millisecond. No process of this machine"
+  echo "outranks them, so a moment when every CPU's watcher is late at once is a stop of the whole"
+  echo "machine: its host's doing (or a kernel that held every CPU that long). The latencies of that"
+  echo "open loop include it. Every 100 ms each watcher also times a fixed piece of arithmetic: a slow"
+  echo "sample is a CPU slowed or taken by the host (or by interrupts). CPU busy is the share of both"
+  echo "cores in use meanwhile (/proc/stat), the load generator's included."
   echo
   stops_table
   echo

@@ -382,6 +382,8 @@ void DestinationRunner::loop() {
         written = write(*sink, *batch);
       } catch (const std::exception& e) {  // the batch goes back; the loop carries on
         log::error("batch write failed", {{"error", e.what()}});
+      } catch (...) {
+        log::error("batch write failed", {{"error", "unknown exception"}});
       }
       {
         std::lock_guard lock(ended_mutex);

@@ -373,7 +373,8 @@ TEST_CASE("webhook sink: a failing receiver gets everything once it recovers, si
 namespace {
 
 // A webhook receiver on loopback that answers each connection on a thread of its own, so that
-// it can hold one request (the one whose body has "hold") while it answers the others at once.
+// it can hold one request (the one whose body has "hold") while it answers the others, each
+// after 10 ms (so that a write is always still going when the worker has its next batch ready).
 class HoldingReceiver {
  public:
   HoldingReceiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
@@ -428,6 +429,10 @@ class HoldingReceiver {
         changed_.wait_for(lock, std::chrono::seconds(60), [&] { return released_; });
         holding_ = false;
       }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    {
+      std::lock_guard lock(mutex_);
       answered_.push_back(req.body());
     }
     http::response<http::string_body> res{http::status::ok, 11};
@@ -451,7 +456,7 @@ class HoldingReceiver {
 // With two writes in flight (the default), a receiver that takes long over one batch must not
 // slow the rest down: the other connection carries on at its own pace. (The loop used to wait up
 // to 100 ms on the oldest write before it looked at the others, so the batches behind a slow one
-// went at ten a second at worst: 200 batches took 8 s, where they take a quarter of a second.)
+// went at ten a second: 100 batches of 10 ms each took over 10 s, where they take about 1.5 s.)
 TEST_CASE("webhook sink: one slow request does not slow down the batches behind it", "[integration]") {
   HoldingReceiver receiver;
   Fixture f;
@@ -462,7 +467,7 @@ TEST_CASE("webhook sink: one slow request does not slow down the batches behind 
                      R"({"url":"http://127.0.0.1:)" + std::to_string(receiver.port()) +
                          R"(/hook","signing_secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})");
   publish_body(f, pipe.id(), bp::uuid::v4(), R"([{"hold":true}])", 1);
-  constexpr int kBehind = 200;
+  constexpr int kBehind = 100;
   for (int i = 0; i < kBehind; ++i) publish(f, pipe.id(), bp::uuid::v4(), 1);
   TempDir files;
   TestWorker worker(f, files.path.string());
