@@ -280,62 +280,98 @@ TEST_CASE("a blocked destination holds its records, then delivers them when acti
 
 namespace {
 
-// A webhook receiver on loopback that fails the first `failures` requests with 503.
+// A webhook receiver on loopback that answers each connection on a thread of its own. It fails
+// the first `failures` requests with `failure`; it answers the others 200 after `delay` and keeps
+// them (accepted()). A request whose body has "hold" waits for release() first, so that one write
+// can be held while the others are answered.
 class Receiver {
  public:
-  explicit Receiver(int failures, boost::beast::http::status failure = boost::beast::http::status::service_unavailable)
-      : failures_(failures), failure_(failure), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit Receiver(int failures = 0,
+                    boost::beast::http::status failure = boost::beast::http::status::service_unavailable,
+                    std::chrono::milliseconds delay = std::chrono::milliseconds(0))
+      : failures_(failures),
+        failure_(failure),
+        delay_(delay),
+        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     thread_ = std::thread([this] { serve(); });
   }
   ~Receiver() {
+    release();
     stop_ = true;
     boost::system::error_code ec;
     boost::asio::ip::tcp::socket s(io_);
     s.connect(acceptor_.local_endpoint(), ec);  // wake accept()
     thread_.join();
+    for (auto& t : connections_) t.join();
   }
   unsigned short port() const { return acceptor_.local_endpoint().port(); }
   struct Got {
     std::string id, timestamp, signature, body;
   };
+  // In the order they were answered.
   std::vector<Got> accepted() {
     std::lock_guard lock(mutex_);
     return accepted_;
   }
+  bool holding() {
+    std::lock_guard lock(mutex_);
+    return holding_;
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
 
  private:
   void serve() {
-    namespace http = boost::beast::http;
     while (!stop_) {
       boost::asio::ip::tcp::socket socket(io_);
       boost::system::error_code ec;
       acceptor_.accept(socket, ec);
       if (ec || stop_) break;
-      boost::beast::flat_buffer buffer;
-      http::request<http::string_body> req;
-      http::read(socket, buffer, req, ec);
-      if (ec) continue;
-      http::response<http::string_body> res{http::status::ok, 11};
-      if (failures_ > 0) {
-        --failures_;
-        res.result(failure_);
-      } else {
-        std::lock_guard lock(mutex_);
-        accepted_.push_back({std::string(req["webhook-id"]), std::string(req["webhook-timestamp"]),
-                             std::string(req["webhook-signature"]), req.body()});
-      }
-      res.prepare_payload();
-      http::write(socket, res, ec);
+      connections_.emplace_back([this, socket = std::move(socket)]() mutable { answer(socket); });
     }
+  }
+  void answer(boost::asio::ip::tcp::socket& socket) {
+    namespace http = boost::beast::http;
+    boost::system::error_code ec;
+    boost::beast::flat_buffer buffer;
+    http::request<http::string_body> req;
+    http::read(socket, buffer, req, ec);
+    if (ec) return;
+    http::response<http::string_body> res{http::status::ok, 11};
+    if (failures_-- > 0) {
+      res.result(failure_);
+    } else {
+      {
+        std::unique_lock lock(mutex_);
+        if (req.body().find("\"hold\"") != std::string::npos) {
+          holding_ = true;
+          changed_.wait_for(lock, std::chrono::seconds(60), [&] { return released_; });
+          holding_ = false;
+        }
+      }
+      std::this_thread::sleep_for(delay_);
+      std::lock_guard lock(mutex_);
+      accepted_.push_back({std::string(req["webhook-id"]), std::string(req["webhook-timestamp"]),
+                           std::string(req["webhook-signature"]), req.body()});
+    }
+    res.prepare_payload();
+    http::write(socket, res, ec);
   }
 
   std::atomic<int> failures_;
   boost::beast::http::status failure_;
+  std::chrono::milliseconds delay_;
   std::atomic<bool> stop_{false};
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::mutex mutex_;
+  std::condition_variable changed_;
+  bool holding_ = false, released_ = false;
   std::vector<Got> accepted_;
+  std::vector<std::thread> connections_;  // only the accepting thread touches it until the end
   std::thread thread_;
 };
 
@@ -370,95 +406,12 @@ TEST_CASE("webhook sink: a failing receiver gets everything once it recovers, si
   }
 }
 
-namespace {
-
-// A webhook receiver on loopback that answers each connection on a thread of its own, so that
-// it can hold one request (the one whose body has "hold") while it answers the others, each
-// after 10 ms (so that a write is always still going when the worker has its next batch ready).
-class HoldingReceiver {
- public:
-  HoldingReceiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~HoldingReceiver() {
-    release();
-    stop_ = true;
-    boost::system::error_code ec;
-    boost::asio::ip::tcp::socket s(io_);
-    s.connect(acceptor_.local_endpoint(), ec);  // wake accept()
-    thread_.join();
-    for (auto& t : connections_) t.join();
-  }
-  unsigned short port() const { return acceptor_.local_endpoint().port(); }
-  // Bodies answered 200, in the order they were answered.
-  std::vector<std::string> answered() {
-    std::lock_guard lock(mutex_);
-    return answered_;
-  }
-  bool holding() {
-    std::lock_guard lock(mutex_);
-    return holding_;
-  }
-  void release() {
-    std::lock_guard lock(mutex_);
-    released_ = true;
-    changed_.notify_all();
-  }
-
- private:
-  void serve() {
-    while (!stop_) {
-      boost::asio::ip::tcp::socket socket(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec || stop_) break;
-      connections_.emplace_back([this, socket = std::move(socket)]() mutable { answer(socket); });
-    }
-  }
-  void answer(boost::asio::ip::tcp::socket& socket) {
-    namespace http = boost::beast::http;
-    boost::system::error_code ec;
-    boost::beast::flat_buffer buffer;
-    http::request<http::string_body> req;
-    http::read(socket, buffer, req, ec);
-    if (ec) return;
-    {
-      std::unique_lock lock(mutex_);
-      if (req.body().find("\"hold\"") != std::string::npos) {
-        holding_ = true;
-        changed_.wait_for(lock, std::chrono::seconds(60), [&] { return released_; });
-        holding_ = false;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    {
-      std::lock_guard lock(mutex_);
-      answered_.push_back(req.body());
-    }
-    http::response<http::string_body> res{http::status::ok, 11};
-    res.prepare_payload();
-    http::write(socket, res, ec);
-  }
-
-  std::atomic<bool> stop_{false};
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool holding_ = false, released_ = false;
-  std::vector<std::string> answered_;
-  std::vector<std::thread> connections_;  // only the accepting thread touches it until the end
-  std::thread thread_;
-};
-
-}  // namespace
-
 // With two writes in flight (the default), a receiver that takes long over one batch must not
 // slow the rest down: the other connection carries on at its own pace. (The loop used to wait up
 // to 100 ms on the oldest write before it looked at the others, so the batches behind a slow one
 // went at ten a second: 100 batches of 10 ms each took over 10 s, where they take about 1.5 s.)
 TEST_CASE("webhook sink: one slow request does not slow down the batches behind it", "[integration]") {
-  HoldingReceiver receiver;
+  Receiver receiver(0, boost::beast::http::status::service_unavailable, std::chrono::milliseconds(10));
   Fixture f;
   auto ws = f.new_workspace();
   auto pipe = f.create_pipe(ws, "one-slow");
@@ -473,13 +426,13 @@ TEST_CASE("webhook sink: one slow request does not slow down the batches behind 
   TestWorker worker(f, files.path.string());
   REQUIRE(eventually([&] { return receiver.holding(); }));
   // All of them while the first is still held.
-  CHECK(eventually([&] { return static_cast<int>(receiver.answered().size()) >= kBehind; }, std::chrono::seconds(5)));
+  CHECK(eventually([&] { return static_cast<int>(receiver.accepted().size()) >= kBehind; }, std::chrono::seconds(5)));
   CHECK(receiver.holding());
   receiver.release();
-  REQUIRE(eventually([&] { return static_cast<int>(receiver.answered().size()) >= kBehind + 1; }));
-  auto bodies = receiver.answered();
-  CHECK(bodies.size() == kBehind + 1);  // each batch once
-  CHECK(bodies.back().find("\"hold\"") != std::string::npos);
+  REQUIRE(eventually([&] { return static_cast<int>(receiver.accepted().size()) >= kBehind + 1; }));
+  auto got = receiver.accepted();
+  CHECK(got.size() == kBehind + 1);  // each batch once
+  CHECK(got.back().body.find("\"hold\"") != std::string::npos);
 }
 
 TEST_CASE("workers share destinations through leases and take over a stopped worker's", "[integration]") {
