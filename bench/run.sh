@@ -61,16 +61,16 @@ load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
 # machine (every CPU's real-time watcher late at once by over 5 ms).
 stops_table() {
   local label var
-  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU busy | the whole machine stopped | fixed work, median / slowest µs |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU busy | cores: server / nats-server / load generator | the whole machine stopped | fixed work, median / slowest µs |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for label in "gateway:half" "gateway, while a worker delivers every record:half_delivering" \
     "no-op server (the machine's own tail):half_null" "floor (HTTP + publish + ack):half_floor" \
     "floor with one I/O thread:half_floor1" "gateway with one I/O thread, at half its own peak:half_t1"; do
     var="${label##*:}"
     [[ -n "${!var:-}" ]] || continue
-    local -n _stop_json="${var}_stops" _busy_share="${var}_busy"
-    echo "| ${label%:*} | $(field "${!var}" req_per_s) | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | $(stopped "${_stop_json:-}") | $(field "${_stop_json:-}" median) / $(field "${_stop_json:-}" slowest) |"
-    unset -n _stop_json _busy_share
+    local -n _stop_json="${var}_stops" _busy_share="${var}_busy" _core_shares="${var}_cores"
+    echo "| ${label%:*} | $(field "${!var}" req_per_s) | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | ${_core_shares:--} | $(stopped "${_stop_json:-}") | $(field "${_stop_json:-}" median) / $(field "${_stop_json:-}" slowest) |"
+    unset -n _stop_json _busy_share _core_shares
   done
 }
 # cpu_times: "BUSY IDLE" clock ticks of all CPUs so far (/proc/stat; idle includes iowait; steal,
@@ -82,16 +82,20 @@ cpu_times() {
 }
 # open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
 # VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
-# means little without it) and VAR_busy to the share of the two cores in use meanwhile.
+# means little without it), VAR_busy to the share of the two cores in use meanwhile and VAR_cores
+# to the cores that the server ($server_pid, the gateway by default), nats-server and the load
+# generator each used.
 open_loop() {
-  local -n _out="$1" _stops="$1_stops" _busy="$1_busy"
-  local before after
+  local -n _out="$1" _stops="$1_stops" _busy="$1_busy" _cores="$1_cores"
+  local before after g0 n0 g1 n1 server="${server_pid:-$gw_pid}"
   shift
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
   watcher_pid=$!  # global: cleanup stops it if the load fails
-  before="$(cpu_times)"
-  _out="$(load "$@")"
-  after="$(cpu_times)"
+  before="$(cpu_times)" g0="$(cpu_ticks "$server")" n0="$(cpu_ticks "$nats_pid")"
+  TIMEFORMAT='%U %S %R'
+  { time _out="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
+  after="$(cpu_times)" g1="$(cpu_ticks "$server")" n1="$(cpu_ticks "$nats_pid")"
+  _cores="$(awk -v g=$((g1 - g0)) -v n=$((n1 - n0)) -v hz="$hz" '{ if ($3 > 0) printf "%.2f / %.2f / %.2f", g / hz / $3, n / hz / $3, ($1 + $2) / $3; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
   kill -TERM "$watcher_pid" 2>/dev/null || true
   wait "$watcher_pid" || true
   watcher_pid=
@@ -192,7 +196,7 @@ one_thread_small() {
     --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1
   half_rate_t1="$(awk -v p="$(field "$one_t1" req_per_s)" 'BEGIN{printf "%d", p/2}')"
   ingest_buckets "$gw1" >"$BP_DATA_DIR/t0"
-  open_loop half_t1 --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate_t1"
+  server_pid="$gw1_pid" open_loop half_t1 --url="$gw1/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate_t1"
   ingest_buckets "$gw1" >"$BP_DATA_DIR/t1"
 }
 one_thread_hundred() {
@@ -350,8 +354,8 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   ingest_buckets >"$BP_DATA_DIR/h0"
   open_loop half --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate"
   ingest_buckets >"$BP_DATA_DIR/h1"
-  open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
-  open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
+  server_pid="$floor_pid" open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
+  server_pid="$floor1_pid" open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
   one_thread_small
   profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
   server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
@@ -386,10 +390,10 @@ open_loop half --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$hal
 ingest_buckets >"$BP_DATA_DIR/h1"
 open_loop half_delivering --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 --rate="$half_rate"
 # The machine's own tail at that rate: the same open loop against the server that does nothing.
-open_loop half_null --url="http://127.0.0.1:$null_port/x" --records=1 --rate="$half_rate"
+server_pid="$null_pid" open_loop half_null --url="http://127.0.0.1:$null_port/x" --records=1 --rate="$half_rate"
 # And against the floor (HTTP + publish + ack, nothing else): the tail ingest cannot go below.
-open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
-open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
+server_pid="$floor_pid" open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
+server_pid="$floor1_pid" open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
 one_thread_small
 ingest_buckets >"$BP_DATA_DIR/h2"
 profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
