@@ -57,8 +57,8 @@ curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$aut
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
-# The open loops at half the peak beside what bp_stall_watch saw during each: stops of the whole
-# machine (every CPU's real-time watcher late at once by over 5 ms).
+# The open loops at half the peak beside what bp_stall_watch saw during each (stops of the whole
+# machine: every CPU's real-time watcher late at once by over 5 ms) and where the cores went.
 stops_table() {
   local label var
   echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU of all processes (share of the machine) | cores: server / nats-server / load generator | the whole machine stopped | fixed work, median / slowest µs |"
@@ -77,7 +77,7 @@ stops_table() {
 # far, each process's threads included. Not /proc/stat: on this benchmark's VM its counters lose
 # or gain ticks (in 5-s loops they counted 504 and 1,408 ticks where 1,046 had passed on two CPUs),
 # while each process's own times add up to what `time` reports.
-all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ split($0, a, ") "); split(a[2], f, " "); s += f[12] + f[13] } END { print s + 0 }'; }
+all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | ticks_sum; }
 # open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
 # VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
 # means little without it), VAR_busy to the share of the machine's cores that all its processes
@@ -85,16 +85,15 @@ all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ split($0, a, ") "); spl
 # ($server_pid, the gateway by default), nats-server and the load generator each used.
 open_loop() {
   local -n _out="$1" _stops="$1_stops" _busy="$1_busy" _cores="$1_cores"
-  local all0 all1 g0 n0 g1 n1 server="${server_pid:-$gw_pid}"
+  local all0 all1
   shift
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
   watcher_pid=$!  # global: cleanup stops it if the load fails
-  all0="$(all_ticks)" g0="$(cpu_ticks "$server")" n0="$(cpu_ticks "$nats_pid")"
-  TIMEFORMAT='%U %S %R'
-  { time _out="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
-  all1="$(all_ticks)" g1="$(cpu_ticks "$server")" n1="$(cpu_ticks "$nats_pid")"
+  all0="$(all_ticks)"
+  timed_load _out "$@"
+  all1="$(all_ticks)"
   # The load generator has exited by now: its time is `time`'s, not in either sum.
-  _cores="$(awk -v g=$((g1 - g0)) -v n=$((n1 - n0)) -v hz="$hz" '{ if ($3 > 0) printf "%.2f / %.2f / %.2f", g / hz / $3, n / hz / $3, ($1 + $2) / $3; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
+  _cores="$(awk -v g="$server_ticks" -v n="$nats_ticks" -v hz="$hz" '{ if ($3 > 0) printf "%.2f / %.2f / %.2f", g / hz / $3, n / hz / $3, ($1 + $2) / $3; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
   _busy="$(awk -v d=$((all1 - all0)) -v hz="$hz" -v cpus="$(getconf _NPROCESSORS_ONLN)" '{ if ($3 > 0) printf "%.0f%%", 100 * (d / hz + $1 + $2) / $3 / cpus; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
   kill -TERM "$watcher_pid" 2>/dev/null || true
   wait "$watcher_pid" || true
@@ -125,8 +124,22 @@ http_bound() {
   _best="$(best "$_all" "$_single")"
 }
 
+# ticks_sum: the CPU time (user + system, in clock ticks) of the /proc/PID/stat lines on stdin, summed.
+ticks_sum() { awk '{ split($0, a, ") "); split(a[2], f, " "); s += f[12] + f[13] } END { print s + 0 }'; }
 # CPU time (user + system, in clock ticks) a process has used so far.
-cpu_ticks() { awk '{ split($0, a, ") "); split(a[2], f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
+cpu_ticks() { ticks_sum <"/proc/$1/stat"; }
+# timed_load VAR LOAD_ARGS...: `load`, its result in VAR; sets server_ticks and nats_ticks to the
+# clock ticks that the server ($server_pid, the gateway by default) and nats-server used meanwhile,
+# and leaves the load generator's "USER SYSTEM REAL" seconds in $BP_DATA_DIR/loadgen.time.
+timed_load() {
+  local -n _loaded="$1"
+  local server="${server_pid:-$gw_pid}" g0 n0
+  shift
+  g0="$(cpu_ticks "$server")" n0="$(cpu_ticks "$nats_pid")"
+  TIMEFORMAT='%U %S %R'
+  { time _loaded="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
+  server_ticks=$(($(cpu_ticks "$server") - g0)) nats_ticks=$(($(cpu_ticks "$nats_pid") - n0))
+}
 # The gateway's own view of ingest latency (parsed request → response, its
 # bp_gateway_request_seconds histogram): a snapshot of the ingest route's buckets, and from two
 # snapshots the share answered within 5 ms and the bucket holding the 99th percentile. The
@@ -206,16 +219,13 @@ one_thread_hundred() {
 # nats-server and the load generator.
 cpu_rows=()
 profiled() {
-  local label="$1" out g0 n0 g1 n1 reqs server="${server_pid:-$gw_pid}"
+  local label="$1" out reqs
   local -n _result="$2"
   shift 2
-  g0="$(cpu_ticks "$server")" n0="$(cpu_ticks "$nats_pid")"
-  TIMEFORMAT='%U %S'
-  { time out="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
-  g1="$(cpu_ticks "$server")" n1="$(cpu_ticks "$nats_pid")"
+  timed_load out "$@"
   _result="$out"
   reqs="$(field "$out" requests)"
-  cpu_rows+=("$(awk -v l="$label" -v g=$((g1 - g0)) -v n=$((n1 - n0)) -v hz="$hz" -v r="$reqs" \
+  cpu_rows+=("$(awk -v l="$label" -v g="$server_ticks" -v n="$nats_ticks" -v hz="$hz" -v r="$reqs" \
     -v lt="$(awk '{print $1 + $2}' "$BP_DATA_DIR/loadgen.time")" \
     'BEGIN { if (r > 0) printf "| %s | %.1f | %.1f | %.1f |", l, g / hz / r * 1e6, n / hz / r * 1e6, lt / r * 1e6 }')")
 }
