@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -168,6 +170,48 @@ void give_back(natsConnection* nc, PendingBatch& pending) {
   pending.messages.clear();
 }
 
+// Renews one destination's lease every `every` on a thread of its own until destroyed, so that
+// a slow KV round trip never holds up fetching or writing: they only read `lost`, which turns
+// true when a renewal fails (another worker may own the destination now).
+class LeaseKeeper {
+ public:
+  LeaseKeeper(Leases& leases, std::string id, std::chrono::milliseconds every, std::atomic<bool>& lost)
+      : thread_([this, &leases, id = std::move(id), every, &lost] { keep(leases, id, every, lost); }) {}
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+  ~LeaseKeeper() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void keep(Leases& leases, const std::string& id, std::chrono::milliseconds every, std::atomic<bool>& lost) {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, every, [&] { return done_; })) {
+      lock.unlock();
+      auto started = Clock::now();
+      bool kept = leases.renew(id);
+      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+      if (took > every / 4) {
+        log::warn("lease renewal was slow", {{"destination_id", id}, {"ms", std::to_string(took.count())}});
+      }
+      if (!kept) {
+        lost = true;
+        return;
+      }
+      lock.lock();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;  // last: it starts once the members it uses exist
+};
+
 }  // namespace
 
 void DestinationRunner::run() {
@@ -213,21 +257,12 @@ void DestinationRunner::loop() {
     }
   } active{this, sinks};
 
-  const auto renew_every = leases_->ttl() / 3;
   auto sleep_for = [&](std::chrono::milliseconds d) {
     auto until = Clock::now() + d;
     while (!stop_ && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   };
   while (!stop_ && !leases_->acquire(id)) sleep_for(std::chrono::milliseconds(1000) + backoff_delay(0));
   if (stop_) return;
-  auto renewed = Clock::now();
-  std::mutex lease_mutex;  // the fetch loop and the writer threads all renew
-  auto keep_lease = [&]() {
-    std::lock_guard lock(lease_mutex);
-    if (Clock::now() - renewed < renew_every) return true;
-    renewed = Clock::now();
-    return leases_->renew(id);
-  };
 
   // The consumer is the control-plane's (one per destination); a destination whose consumer is
   // gone cannot be delivered until the control-plane's reconcile makes it again.
@@ -246,7 +281,11 @@ void DestinationRunner::loop() {
   }
 
   DeadLetterQueue dlq(nats_, d.pipe_id(), id);
-  std::atomic<bool> lease_lost{false};
+  std::atomic<bool> lease_lost{false};  // the loop and the writers stop; unacked messages go back
+  // Declared before the writes (whose futures wait for their threads), so that it outlives them;
+  // it stops renewing just before the lease is released.
+  std::optional<LeaseKeeper> keeper;
+  keeper.emplace(*leases_, id, leases_->ttl() / 3, lease_lost);
   // Writes one sealed batch (on a writer thread) through one of the sinks. True: the sink took
   // it, its messages are to be acked; false: the runner stops or lost its lease first, and they
   // are to be given back. Only the loop thread touches the batch's messages.
@@ -258,10 +297,7 @@ void DestinationRunner::loop() {
     run.set_records(static_cast<int64_t>(batch.batch.records.size()));
     run.set_bytes(static_cast<int64_t>(batch.batch.bytes));
     run.set_started_at(clock::now_rfc3339());
-    auto keep_waiting = [&]() {
-      if (!keep_lease()) lease_lost = true;  // another worker may own it now; unacked messages go back
-      return !stop_ && !lease_lost;
-    };
+    auto keep_waiting = [&]() { return !stop_ && !lease_lost; };
     auto on_retry = [&](int attempt, const std::string& error) {
       run.set_attempts(attempt);
       run.set_status("retrying");
@@ -396,10 +432,6 @@ void DestinationRunner::loop() {
   };
 
   while (!stop_ && !lease_lost) {
-    if (!keep_lease()) {
-      lease_lost = true;  // the writers stop retrying too
-      break;
-    }
     // A written batch is acked as soon as its write ends, even when no next batch follows.
     settle_finished();
     bool writing = !in_flight.empty();
@@ -473,6 +505,7 @@ void DestinationRunner::loop() {
   give_back(nc, pending);
   pending = PendingBatch{};
   puller.reset();
+  keeper.reset();
   leases_->release(id);
 }
 

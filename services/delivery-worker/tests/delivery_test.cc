@@ -465,6 +465,47 @@ TEST_CASE("workers share destinations through leases and take over a stopped wor
   }
 }
 
+TEST_CASE("a worker whose lease is taken stops delivering until it can take the lease again", "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "stolen");
+  set_limits(f, ws, pipe.id(), 1000, 100);
+  auto dest = create_destination(f, ws, pipe.id(), "file", R"({"path":"d"})");
+  TempDir files;
+  TestWorker w(f, files.path.string(), std::chrono::seconds(2));  // renews every 667 ms
+  REQUIRE(eventually([&] { return w.leases->held() == 1; }));
+  publish(f, pipe.id(), bp::uuid::v4(), 2);
+  REQUIRE(eventually([&] { return count_lines(files.path) == 2; }));
+
+  // Another owner writes the lease entry (as a worker would that took it after this one's had
+  // expired) and keeps it fresh: this worker's next renewal fails, and it stops delivering.
+  kvStore* kv = nullptr;
+  REQUIRE(js_KeyValue(&kv, f.nats().jetstream(), "bp_leases") == NATS_OK);
+  std::atomic<bool> stealing{true};
+  std::thread thief([&] {
+    while (stealing) {
+      uint64_t revision = 0;
+      kvStore_PutString(&revision, kv, dest.id().c_str(), "thief");
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  CHECK(eventually([&] { return w.leases->held() == 0; }, std::chrono::seconds(5)));
+  publish(f, pipe.id(), bp::uuid::v4(), 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(count_lines(files.path) == 2);  // nothing written while another worker owns it
+  CHECK(w.leases->held() == 0);
+
+  // The other owner goes quiet: its entry expires (the bucket's TTL), this worker takes the
+  // lease back and writes what waited, once.
+  stealing = false;
+  thief.join();
+  kvStore_Destroy(kv);
+  CHECK(eventually([&] { return w.leases->held() == 1; }));
+  CHECK(eventually([&] { return count_lines(files.path) == 5; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(count_lines(files.path) == 5);
+}
+
 TEST_CASE("a poison record goes to the dead-letter stream; the rest of its batch is written", "[integration]") {
   Fixture f;
   bp::testing::ScratchDatabase sink_db;
