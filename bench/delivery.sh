@@ -64,15 +64,41 @@ pg_destination() { # NAME TABLE STATUS
 # clock_timestamp() column default on a table created beforehand; the commit follows) minus the
 # gateway's receive time.
 bench_e2e() {
-  local rate="${BP_BENCH_E2E_RATE:-1000}" pipe out accepted
+  local rate="${BP_BENCH_E2E_RATE:-1000}" pipe out accepted pg_log="$BP_DATA_DIR/logs/postgres.log" pg_lines sampler
   sql 'CREATE TABLE e2e (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL,
          bp_visible_at timestamptz NOT NULL DEFAULT clock_timestamp())'
   pipe="$(api POST /v1/pipes '{"name":"bench_e2e"}' | json_id)"
   api PUT "/v1/pipes/$pipe/limits" '{"pl_delivery_max_interval_ms":200}' >/dev/null
   api POST "/v1/pipes/$pipe/destinations" "$(pg_destination e2e e2e active)" >/dev/null
+  # What else went on, to tell a slow sink from slow ingest when records are late: Postgres logs
+  # every statement over 100 ms (a reload; reset afterwards), and the kernel's dirty and
+  # writeback page cache is sampled every 0.2 s (earlier scenarios leave gigabytes of stream
+  # files to write back, and the sink's COMMITs wait for their fsync on the same disk).
+  psql -X -q "$pg_base/postgres" -c 'ALTER SYSTEM SET log_min_duration_statement = 100' -c 'SELECT pg_reload_conf()' >/dev/null
+  pg_lines="$(wc -l <"$pg_log")"
+  (
+    trap 'echo "$dirty $writeback"; exit 0' TERM
+    dirty=0 writeback=0
+    while :; do
+      read -r d w < <(awk '/^Dirty:/ { d = $2 } /^Writeback:/ { w = $2 } END { print d, w }' /proc/meminfo)
+      ((d > dirty)) && dirty=$d
+      ((w > writeback)) && writeback=$w
+      sleep 0.2
+    done
+  ) >"$BP_DATA_DIR/e2e.dirty" &
+  sampler=$!
   out="$(load --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$rate")"
   accepted="$(field "$out" accepted)"
   wait_for 120 eval '(( $(sql "SELECT count(*) FROM e2e") >= accepted ))' || echo "e2e: rows missing after 120 s" >&2
+  kill "$sampler"
+  wait "$sampler" 2>/dev/null || true
+  psql -X -q "$pg_base/postgres" -c 'ALTER SYSTEM RESET log_min_duration_statement' -c 'SELECT pg_reload_conf()' >/dev/null
+  # The ingest side of the same loop (the load generator's own latencies: request to 202), the
+  # page cache's high-water marks, and the statements Postgres logged as slow meanwhile.
+  e2e_context="ingest p99 $(field "$out" p99_ms) ms, max $(field "$out" max_ms) ms; $(awk '{ printf "up to %.0f MB dirty, %.0f MB under writeback", $1 / 1024, $2 / 1024 }' "$BP_DATA_DIR/e2e.dirty"); $(tail -n +"$((pg_lines + 1))" "$pg_log" |
+    awk '/duration: [0-9.]+ ms/ { for (i = 1; i <= NF; i++) if ($i == "duration:") { d = $(i + 1); s = $(i + 4) } n++; if (d > max) { max = d; what = s } }
+      /checkpoint starting/ { c++ }
+      END { printf "%d statements over 100 ms in Postgres%s; %d checkpoints began", n, n ? sprintf(" (slowest %.0f ms, %s)", max, what) : "", c }')"
   e2e_rate="$rate"
   e2e_rows="$(sql 'SELECT count(*) FROM e2e')"
   e2e_accepted="$accepted"
