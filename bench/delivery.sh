@@ -76,6 +76,8 @@ bench_e2e() {
   # files to write back, and the sink's COMMITs wait for their fsync on the same disk).
   psql -X -q "$pg_base/postgres" -c 'ALTER SYSTEM SET log_min_duration_statement = 100' -c 'SELECT pg_reload_conf()' >/dev/null
   pg_lines="$(wc -l <"$pg_log")"
+  local worker_log="$BP_DATA_DIR/logs/delivery-worker.log" gw_log="$BP_DATA_DIR/logs/gateway.log" worker_lines gw_lines
+  worker_lines="$(wc -l <"$worker_log")" gw_lines="$(wc -l <"$gw_log")"
   (
     trap 'echo "$dirty $writeback"; exit 0' TERM
     dirty=0 writeback=0
@@ -99,6 +101,15 @@ bench_e2e() {
     awk '/duration: [0-9.]+ ms/ { for (i = 1; i <= NF; i++) if ($i == "duration:") { d = $(i + 1); s = $(i + 4) } n++; if (d > max) { max = d; what = s } }
       /checkpoint starting/ { c++ }
       END { printf "%d statements over 100 ms in Postgres%s; %d checkpoints began", n, n ? sprintf(" (slowest %.0f ms, %s)", max, what) : "", c }')"
+  # And what the worker and the gateway warned of meanwhile (a slow lease renewal, a failed
+  # fetch or write): how many lines, and the first one's message.
+  local name log from
+  for name in worker:"$worker_log":"$worker_lines" gateway:"$gw_log":"$gw_lines"; do
+    IFS=: read -r name log from <<<"$name"
+    e2e_context+="; $(tail -n +"$((from + 1))" "$log" |
+      awk -v who="$name" '/"level":"(warn|error)"/ { n++; if (n == 1) { match($0, /"msg":"[^"]*"/); first = substr($0, RSTART + 7, RLENGTH - 8) } }
+        END { printf "%d warnings from the %s%s", n, who, n ? " (first: " first ")" : "" }')"
+  done
   e2e_rate="$rate"
   e2e_rows="$(sql 'SELECT count(*) FROM e2e')"
   e2e_accepted="$accepted"
