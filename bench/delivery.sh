@@ -133,20 +133,23 @@ fill_backlog() {
   echo $(($(field "$out" accepted) * 100))
 }
 
-# CPU ticks used so far by the worker, nats-server, Postgres (postmaster and its backends) and
-# the no-op server: "W N P S".
+# CPU ticks used so far by the worker, nats-server, Postgres (postmaster and its backends), the
+# no-op server and the control-plane (the worker reports each batch's run to it, and it writes
+# them to Postgres): "W N P S C".
 delivery_cpu() {
   local pm c p=0
   pm="$(head -n 1 "$BP_DATA_DIR/postgres/data/postmaster.pid")"
   for c in $pm $(pgrep -P "$pm"); do p=$((p + $(cpu_ticks "$c" 2>/dev/null || echo 0))); done
-  echo "$(cpu_ticks "$(cat "$BP_DATA_DIR/run/delivery-worker.pid")") $(cpu_ticks "$nats_pid") $p $(cpu_ticks "$null_pid")"
+  echo "$(cpu_ticks "$(cat "$BP_DATA_DIR/run/delivery-worker.pid")") $(cpu_ticks "$nats_pid") $p $(cpu_ticks "$null_pid")" \
+    "$(cpu_ticks "$(cat "$BP_DATA_DIR/run/control-plane.pid")")"
 }
-# cpu_per_record BEFORE AFTER RECORDS: "worker W, nats-server N, Postgres P, no-op server S" in µs.
+# cpu_per_record BEFORE AFTER RECORDS: "worker W, nats-server N, Postgres P, no-op server S,
+# control-plane C" in µs.
 cpu_per_record() {
   awk -v a="$1" -v b="$2" -v n="$3" -v hz="$hz" 'BEGIN {
     split(a, x, " "); split(b, y, " ")
-    printf "worker %.2f, nats-server %.2f, Postgres %.2f, no-op server %.2f", (y[1] - x[1]) / hz / n * 1e6,
-      (y[2] - x[2]) / hz / n * 1e6, (y[3] - x[3]) / hz / n * 1e6, (y[4] - x[4]) / hz / n * 1e6 }'
+    printf "worker %.2f, nats-server %.2f, Postgres %.2f, no-op server %.2f, control-plane %.2f", (y[1] - x[1]) / hz / n * 1e6,
+      (y[2] - x[2]) / hz / n * 1e6, (y[3] - x[3]) / hz / n * 1e6, (y[4] - x[4]) / hz / n * 1e6, (y[5] - x[5]) / hz / n * 1e6 }'
 }
 
 # pg_sink_drain NAME TABLE [LIMITS]: a pipe whose blocked postgres destination writes TABLE
