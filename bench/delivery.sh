@@ -122,6 +122,7 @@ bench_e2e() {
   e2e_slow="$(sql "SELECT count(*) || ' records over 500 ms' || coalesce(', received from ' || round(min(t)::numeric, 2) || ' to ' || round(max(t)::numeric, 2) || ' s into the run', '')
       FROM (SELECT extract(epoch FROM bp_received_at - (SELECT min(bp_received_at) FROM e2e)) AS t,
                    extract(epoch FROM bp_visible_at - bp_received_at) * 1000 AS l FROM e2e) x WHERE l > 500")"
+  e2e_summary="p50 $e2e_p50 ms, p99 $e2e_p99 ms, max $e2e_max ms ($e2e_rows of $e2e_accepted records; $e2e_slow; $e2e_context)"
 }
 
 # A backlog of 100-record requests ingested while the destination is blocked, then activated:

@@ -284,8 +284,7 @@ void DestinationRunner::loop() {
   std::atomic<bool> lease_lost{false};  // the loop and the writers stop; unacked messages go back
   // Declared before the writes (whose futures wait for their threads), so that it outlives them;
   // it stops renewing just before the lease is released.
-  std::optional<LeaseKeeper> keeper;
-  keeper.emplace(*leases_, id, leases_->ttl() / 3, lease_lost);
+  std::optional<LeaseKeeper> keeper(std::in_place, *leases_, id, leases_->ttl() / 3, lease_lost);
   // Writes one sealed batch (on a writer thread) through one of the sinks. True: the sink took
   // it, its messages are to be acked; false: the runner stops or lost its lease first, and they
   // are to be given back. Only the loop thread touches the batch's messages.
