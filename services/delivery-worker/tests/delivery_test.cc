@@ -132,6 +132,24 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
+// What nats-server says of a destination's consumer, for the message of a failing check: tells a
+// record that is late (delivered, not acked, or waiting for AckWait) from one that is lost.
+std::string consumer_state(Fixture& f, const std::string& destination_id) {
+  jsConsumerInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  std::string name = bp::control_plane::consumer_name(destination_id);
+  if (js_GetConsumerInfo(&info, f.nats().jetstream(), "BP_INGEST", name.c_str(), nullptr, &jerr) != NATS_OK) {
+    return "no information on consumer " + name;
+  }
+  std::string state = "consumer " + name + ": delivered up to stream sequence " +
+                      std::to_string(info->Delivered.Stream) + ", acked up to " + std::to_string(info->AckFloor.Stream) +
+                      ", " + std::to_string(info->NumAckPending) + " awaiting ack, " +
+                      std::to_string(info->NumRedelivered) + " redelivered, " + std::to_string(info->NumPending) +
+                      " not yet delivered, " + std::to_string(info->NumWaiting) + " pull requests waiting";
+  jsConsumerInfo_Destroy(info);
+  return state;
+}
+
 int64_t count_lines(const fs::path& root) {
   int64_t n = 0;
   if (!fs::exists(root)) return 0;
@@ -506,7 +524,9 @@ TEST_CASE("a worker whose lease is taken stops delivering until it can take the 
   // Should the old loop still have fetched them (a slow machine), it gave them back, and
   // nats-server 2.9 hands a message given back while no pull request waits out again only after
   // AckWait (30 s; docs/RELIABILITY.md): late, never lost.
-  CHECK(eventually([&] { return count_lines(files.path) == 5; }, std::chrono::seconds(45)));
+  bool written = eventually([&] { return count_lines(files.path) == 5; }, std::chrono::seconds(45));
+  INFO(consumer_state(f, dest.id()));
+  CHECK(written);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(count_lines(files.path) == 5);
 }
