@@ -3,11 +3,20 @@
 # sets BP_DATA_DIR, so that nothing here can touch a stack of yours.
 export BP_DATA_DIR="/var/tmp/bp-bench-$$"
 
+# free_port: a port nothing listens on and that no earlier call handed out. The scripts take all
+# their ports before anything listens on them: without the list (a file, since each call runs in a
+# subshell), two of the 14 could be the same: in one run (2026-12-06) the one-thread no-op server
+# found its port taken and aborted ("bind: Address already in use").
+ports_handed_out="$BP_DATA_DIR.ports"
 free_port() {
   local p
   while :; do
     p=$((20000 + RANDOM % 12000))
-    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    ! grep -qx "$p" "$ports_handed_out" 2>/dev/null || continue
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+    echo "$p" >>"$ports_handed_out"
+    echo "$p"
+    return
   done
 }
 
@@ -31,7 +40,7 @@ bench_stack_down() {
     mkdir -p "$BP_BENCH_KEEP"
     cp "$BP_DATA_DIR"/logs/*.log "$BP_DATA_DIR"/*.log "$BP_BENCH_KEEP"/ 2>/dev/null || true
   fi
-  rm -rf -- "$BP_DATA_DIR"
+  rm -rf -- "$BP_DATA_DIR" "$ports_handed_out"
 }
 
 # new_pipe BODY: a pipe with a blocked destination (with interest retention a pipe without
