@@ -40,10 +40,26 @@ await_delivered() {
   "$bin/bp_await_metric" "127.0.0.1:$BP_WORKER_HTTP_PORT" "$(delivered_sample "$1")" "$2" "$3"
 }
 
-# Each timed Postgres section starts from a checkpoint, so that none pays for the dirty pages
-# and the WAL of the one before (a checkpoint forced by max_wal_size made the COPY bound
-# swing between 64k and 101k records/s from run to run).
-settle_postgres() { psql -X -q "$pg_base/postgres" -c CHECKPOINT >/dev/null; }
+# Each timed Postgres section starts from the same state of the disk: the page cache written back
+# (`sync`), then a checkpoint, so that none pays for the dirty pages and the WAL of the one before
+# (a checkpoint forced by max_wal_size made the COPY bound swing between 64k and 101k records/s
+# from run to run). Without the `sync`, a drain began while nats-server's stream files from its
+# 10-s fill (1-2.5 GB) were still being written back, and each of the sink's commits waited behind
+# that write-back for its WAL flush, while the COPY bound, timed half a minute later, did not
+# (docs/BENCHMARKS.md, 2026-12-06, seventh day session). `settle_postgres --no-sync` keeps the page
+# cache as it is. Sets `settled`: what was dirty and what the settling took.
+settle_postgres() {
+  local dirty t0
+  dirty="$(awk '/^Dirty:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
+  t0="$EPOCHREALTIME"
+  [[ "${1:-}" == --no-sync ]] || sync
+  psql -X -q "$pg_base/postgres" -c CHECKPOINT >/dev/null
+  if [[ "${1:-}" == --no-sync ]]; then
+    settled="$dirty MB of the page cache still dirty"
+  else
+    settled="$(awk -v d="$dirty" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d MB of dirty pages written back first, in %.1f s", d, b - a }')"
+  fi
+}
 
 # The drains and the COPY bounds write 0.5 GB of WAL every few seconds: with the default
 # max_wal_size (1 GB) Postgres checkpointed every 7-13 s through all of them, each checkpoint
@@ -153,9 +169,9 @@ cpu_per_record() {
       (y[2] - x[2]) / hz / n * 1e6, (y[3] - x[3]) / hz / n * 1e6, (y[4] - x[4]) / hz / n * 1e6, (y[5] - x[5]) / hz / n * 1e6 }'
 }
 
-# pg_sink_drain NAME TABLE [LIMITS]: a pipe whose blocked postgres destination writes TABLE
-# collects a backlog, then the destination is activated; sets drained_records, drained_rps and
-# drained_cpu.
+# pg_sink_drain NAME TABLE [LIMITS] [--no-sync]: a pipe whose blocked postgres destination writes
+# TABLE collects a backlog, then the destination is activated; sets drained_records, drained_rps,
+# drained_cpu and drained_settled (settle_postgres's `settled`; --no-sync is passed to it).
 pg_sink_drain() {
   local pipe dest t0 t1 c0 d0 table="$2"
   pipe="$(api POST /v1/pipes "{\"name\":\"$1\"}" | json_id)"
@@ -163,7 +179,8 @@ pg_sink_drain() {
   dest="$(api POST "/v1/pipes/$pipe/destinations" "$(pg_destination sink "$table" blocked)" | json_id)"
   drained_records="$(fill_backlog "$pipe")"
   d0="$(delivered_records postgres)" || { echo "postgres sink: the worker's /metrics does not answer" >&2; return 1; }
-  settle_postgres
+  settle_postgres "${4:-}"
+  drained_settled="$settled"
   t0="$EPOCHREALTIME"
   c0="$(delivery_cpu)"
   api PATCH "/v1/pipes/$pipe/destinations/$dest/status" '{"destination_status":"active"}' >/dev/null
@@ -180,8 +197,12 @@ pg_sink_drain() {
 
 bench_pg_sink() {
   local t0 t1
+  # First the drain as it was timed before the sync: started as soon as the fill ends, while
+  # its stream files are still being written back. It is shown beside the bound, not judged.
+  pg_sink_drain bench_pg_sink_at_once backlog_at_once "" --no-sync
+  pg_now_records="$drained_records" pg_now_rps="$drained_rps" pg_now_settled="$drained_settled"
   pg_sink_drain bench_pg_sink backlog
-  pg_sink_records="$drained_records" pg_sink_rps="$drained_rps" pg_sink_cpu="$drained_cpu"
+  pg_sink_records="$drained_records" pg_sink_rps="$drained_rps" pg_sink_cpu="$drained_cpu" pg_sink_settled="$drained_settled"
   # The bound: COPY of the same rows into a table of the same shape (primary key included).
   local file="$BP_DATA_DIR/backlog.copy"
   sql "\\copy (SELECT bp_record_id, bp_received_at, data FROM backlog) TO '$file'" >/dev/null 2>&1 ||
