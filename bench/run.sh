@@ -74,10 +74,14 @@ stops_table() {
   done
 }
 # all_ticks: CPU time (user + system, in clock ticks) that every process now running has used so
-# far, each process's threads included. Not /proc/stat: on this benchmark's VM its counters lose
-# or gain ticks (in 5-s loops they counted 504 and 1,408 ticks where 1,046 had passed on two CPUs),
-# while each process's own times add up to what `time` reports.
-all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | ticks_sum; }
+# far, each process's threads included, and with it the time of the children each has waited for
+# (cutime and cstime): a process that exits leaves its time with its parent, so the sum only grows.
+# Without them a process that exited during a loop took its whole lifetime's CPU out of the second
+# sum (one loop read 7% busy while the three processes it names used 1.26 cores). Not /proc/stat:
+# on this benchmark's VM its counters lose or gain ticks (in 5-s loops they counted 504 and 1,408
+# ticks where 1,046 had passed on two CPUs), while each process's own times add up to what `time`
+# reports.
+all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ split($0, a, ") "); split(a[2], f, " "); s += f[12] + f[13] + f[14] + f[15] } END { print s + 0 }'; }
 # open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
 # VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
 # means little without it), VAR_busy to the share of the machine's cores that all its processes
@@ -92,9 +96,9 @@ open_loop() {
   all0="$(all_ticks)"
   timed_load _out "$@"
   all1="$(all_ticks)"
-  # The load generator has exited by now: its time is `time`'s, not in either sum.
+  # The load generator has exited by now: its time is in this shell's cutime (all1), and `time`'s.
   _cores="$(awk -v g="$server_ticks" -v n="$nats_ticks" -v hz="$hz" '{ if ($3 > 0) printf "%.2f / %.2f / %.2f", g / hz / $3, n / hz / $3, ($1 + $2) / $3; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
-  _busy="$(awk -v d=$((all1 - all0)) -v hz="$hz" -v cpus="$(getconf _NPROCESSORS_ONLN)" '{ if ($3 > 0) printf "%.0f%%", 100 * (d / hz + $1 + $2) / $3 / cpus; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
+  _busy="$(awk -v d=$((all1 - all0)) -v hz="$hz" -v cpus="$(getconf _NPROCESSORS_ONLN)" '{ if ($3 > 0) printf "%.0f%%", 100 * d / hz / $3 / cpus; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
   kill -TERM "$watcher_pid" 2>/dev/null || true
   wait "$watcher_pid" || true
   watcher_pid=
