@@ -354,11 +354,11 @@ int main(int argc, char** argv) {
   for (auto [s, n] : totals.by_status) statuses += (statuses.empty() ? "" : ",") + ("\"" + std::to_string(s) + "\":" + std::to_string(n));
   uint64_t errors = totals.connect_errors + totals.broken + totals.timeouts;
   std::printf(
-      "{\"mode\":\"%s\",\"connections\":%d,\"records_per_request\":%d,\"body_bytes\":%zu,\"seconds\":%.2f,"
+      "{\"mode\":\"%s\",\"rate\":%.0f,\"connections\":%d,\"records_per_request\":%d,\"body_bytes\":%zu,\"seconds\":%.2f,"
       "\"requests\":%zu,\"req_per_s\":%.0f,\"records_per_s\":%.0f,\"mb_per_s\":%.2f,\"accepted\":%lu,"
       "\"records_accepted\":%lu,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
       "\"errors\":%lu,\"connect_errors\":%lu,\"broken\":%lu,\"timeouts\":%lu,\"status\":{%s}}\n",
-      o.rate > 0 ? "open" : "closed", o.connections, o.records, body.size(), elapsed, l.size(), rps,
+      o.rate > 0 ? "open" : "closed", o.rate, o.connections, o.records, body.size(), elapsed, l.size(), rps,
       rps * o.records, static_cast<double>(totals.bytes_sent) / elapsed / 1e6, static_cast<unsigned long>(accepted),
       static_cast<unsigned long>(accepted * static_cast<uint64_t>(o.records)), percentile(l, 50), percentile(l, 90),
       percentile(l, 99), percentile(l, 99.9), l.empty() ? 0 : l.back(), static_cast<unsigned long>(errors),

@@ -57,6 +57,12 @@ curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$aut
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
+# kept_rate RESULT: an open loop's req/s, and the rate it was given when it answered less than 98%
+# of it: the server fell behind, so its latencies grew with the loop's length (overload, not tail).
+kept_rate() {
+  awk -v r="$(field "$1" req_per_s)" -v want="$(field "$1" rate)" 'BEGIN {
+    if (want > 0 && r < 0.98 * want) printf "%d of %d intended (fell behind)", r, want; else printf "%s", r }'
+}
 # The open loops at half the peak beside what bp_stall_watch saw during each (stops of the whole
 # machine: every CPU's real-time watcher late at once by over 5 ms) and where the cores went.
 stops_table() {
@@ -69,7 +75,7 @@ stops_table() {
     var="${label##*:}"
     [[ -n "${!var:-}" ]] || continue
     local -n _stop_json="${var}_stops" _busy_share="${var}_busy" _core_shares="${var}_cores"
-    echo "| ${label%:*} | $(field "${!var}" req_per_s) | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | ${_core_shares:--} | $(stopped "${_stop_json:-}") | $(field "${_stop_json:-}" median) / $(field "${_stop_json:-}" slowest) |"
+    echo "| ${label%:*} | $(kept_rate "${!var}") | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | ${_core_shares:--} | $(stopped "${_stop_json:-}") | $(field "${_stop_json:-}" median) / $(field "${_stop_json:-}" slowest) |"
     unset -n _stop_json _busy_share _core_shares
   done
 }
