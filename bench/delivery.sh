@@ -43,11 +43,11 @@ await_delivered() {
 # Each timed Postgres section starts from the same state of the disk: the page cache written back
 # (`sync`), then a checkpoint, so that none pays for the dirty pages and the WAL of the one before
 # (a checkpoint forced by max_wal_size made the COPY bound swing between 64k and 101k records/s
-# from run to run). Without the `sync`, a drain began while nats-server's stream files from its
-# 10-s fill (1-2.5 GB) were still being written back, and each of the sink's commits waited behind
-# that write-back for its WAL flush, while the COPY bound, timed half a minute later, did not
-# (docs/BENCHMARKS.md, 2026-12-06, seventh day session). `settle_postgres --no-sync` keeps the page
-# cache as it is. Sets `settled`: what was dirty and what the settling took.
+# from run to run). Without the `sync`, a full run's drain began while 1.1-1.8 GB of its 10-s fill
+# (nats-server's stream files) was still dirty, and drained 12-27 points of COPY slower than after
+# one, while the COPY bound, timed half a minute later, met a page cache already written back
+# (three full runs: docs/BENCHMARKS.md, 2026-12-06, seventh day session). `settle_postgres
+# --no-sync` keeps the page cache as it is. Sets `settled`: what was dirty and what settling took.
 settle_postgres() {
   local dirty t0
   dirty="$(awk '/^Dirty:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"

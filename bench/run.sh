@@ -87,7 +87,7 @@ stops_table() {
 # on this benchmark's VM its counters lose or gain ticks (in 5-s loops they counted 504 and 1,408
 # ticks where 1,046 had passed on two CPUs), while each process's own times add up to what `time`
 # reports.
-all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ split($0, a, ") "); split(a[2], f, " "); s += f[12] + f[13] + f[14] + f[15] } END { print s + 0 }'; }
+all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | ticks_sum children; }
 # open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
 # VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
 # means little without it), VAR_busy to the share of the machine's cores that all its processes
@@ -135,7 +135,12 @@ http_bound() {
 }
 
 # ticks_sum: the CPU time (user + system, in clock ticks) of the /proc/PID/stat lines on stdin, summed.
-ticks_sum() { awk '{ split($0, a, ") "); split(a[2], f, " "); s += f[12] + f[13] } END { print s + 0 }'; }
+# ticks_sum [children]: the utime + stime of the /proc/PID/stat lines on stdin (with "children",
+# also cutime + cstime: the children each has waited for).
+ticks_sum() {
+  awk -v children="${1:-}" '{ split($0, a, ") "); split(a[2], f, " "); s += f[12] + f[13]; if (children != "") s += f[14] + f[15] }
+    END { print s + 0 }'
+}
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { ticks_sum <"/proc/$1/stat"; }
 # timed_load VAR LOAD_ARGS...: `load`, its result in VAR; sets server_ticks and nats_ticks to the
