@@ -58,7 +58,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) prin
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
 # kept_rate RESULT: an open loop's req/s, and the rate it was given when it answered less than 98%
-# of it: the server fell behind, so its latencies grew with the loop's length (overload, not tail).
+# of it. Each connection keeps one request in flight: once answers take longer on average than
+# connections / rate, the loop falls behind and its latencies grow with its length (not a tail).
 kept_rate() {
   awk -v r="$(field "$1" req_per_s)" -v want="$(field "$1" rate)" 'BEGIN {
     if (want > 0 && r < 0.98 * want) printf "%d of %d intended (fell behind)", r, want; else printf "%s", r }'
