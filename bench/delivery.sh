@@ -44,9 +44,9 @@ await_delivered() {
 # (`sync`), then a checkpoint, so that none pays for the dirty pages and the WAL of the one before
 # (a checkpoint forced by max_wal_size made the COPY bound swing between 64k and 101k records/s
 # from run to run). Without the `sync`, a full run's drain began while 1.1-1.8 GB of its 10-s fill
-# (nats-server's stream files) was still dirty, and drained 12-27 points of COPY slower than after
+# (nats-server's stream files) was still dirty, and drained 8-27 points of COPY slower than after
 # one, while the COPY bound, timed half a minute later, met a page cache already written back
-# (three full runs: docs/BENCHMARKS.md, 2026-12-06, seventh day session). `settle_postgres
+# (four full runs: docs/BENCHMARKS.md, 2026-12-06, seventh day session). `settle_postgres
 # --no-sync` keeps the page cache as it is. Sets `settled`: what was dirty and what settling took.
 settle_postgres() {
   local dirty t0
