@@ -135,9 +135,8 @@ http_bound() {
   _best="$(best "$_all" "$_single")"
 }
 
-# ticks_sum: the CPU time (user + system, in clock ticks) of the /proc/PID/stat lines on stdin, summed.
-# ticks_sum [children]: the utime + stime of the /proc/PID/stat lines on stdin (with "children",
-# also cutime + cstime: the children each has waited for).
+# ticks_sum [children]: the CPU time (user + system, in clock ticks) of the /proc/PID/stat lines on
+# stdin, summed (with "children", also cutime + cstime: the children each has waited for).
 ticks_sum() {
   awk -v children="${1:-}" '{ split($0, a, ") "); split(a[2], f, " "); s += f[12] + f[13]; if (children != "") s += f[14] + f[15] }
     END { print s + 0 }'
@@ -256,11 +255,11 @@ if [[ "${BP_BENCH_ONLY:-}" == sinks ]]; then
   bench_webhook_sink
   echo "| sink | records/s | bound | of bound |"
   echo "| --- | --- | --- | --- |"
-  echo "| postgres ($pg_sink_records records, batches of 1000; $pg_sink_settled) | $pg_sink_rps | COPY: $pg_copy_rps | $(awk -v a="$pg_sink_rps" -v b="$pg_copy_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
-  echo "| postgres ($pg_now_records records, batches of 1000, drained at once; $pg_now_settled) | $pg_now_rps | COPY: $pg_copy_rps | $(awk -v a="$pg_now_rps" -v b="$pg_copy_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
-  echo "| postgres ($pg_big_records records, batches of 10000) | $pg_big_rps | COPY: $pg_copy_rps | $(awk -v a="$pg_big_rps" -v b="$pg_copy_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
-  echo "| postgres, batches of 1000 | $pg_sink_rps | COPY in transactions of 1000, two sessions: $pg_copy_batched_rps | $(awk -v a="$pg_sink_rps" -v b="$pg_copy_batched_rps" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
-  echo "| webhook ($webhook_records records) | $webhook_rps | no-op server: $(field "$hundred_bound" records_per_s) | $(awk -v a="$webhook_rps" -v b="$(field "$hundred_bound" records_per_s)" 'BEGIN{printf "%.0f%%", 100*a/b}') |"
+  echo "| postgres ($pg_sink_records records, batches of 1000; $pg_sink_settled) | $pg_sink_rps | COPY: $pg_copy_rps | $(ratio "$pg_sink_rps" "$pg_copy_rps") |"
+  echo "| postgres ($pg_now_records records, batches of 1000, drained at once; $pg_now_settled) | $pg_now_rps | COPY: $pg_copy_rps | $(ratio "$pg_now_rps" "$pg_copy_rps") |"
+  echo "| postgres ($pg_big_records records, batches of 10000) | $pg_big_rps | COPY: $pg_copy_rps | $(ratio "$pg_big_rps" "$pg_copy_rps") |"
+  echo "| postgres, batches of 1000 | $pg_sink_rps | COPY in transactions of 1000, two sessions: $pg_copy_batched_rps | $(ratio "$pg_sink_rps" "$pg_copy_batched_rps") |"
+  echo "| webhook ($webhook_records records) | $webhook_rps | no-op server: $(field "$hundred_bound" records_per_s) | $(ratio "$webhook_rps" "$(field "$hundred_bound" records_per_s)") |"
   echo
   echo "CPU per record: postgres sink: $pg_sink_cpu (batches of 10000: $pg_big_cpu); webhook sink: $webhook_cpu (µs)"
   exit 0

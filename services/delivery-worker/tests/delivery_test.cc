@@ -138,7 +138,7 @@ std::string consumer_state(Fixture& f, const std::string& destination_id) {
   jsConsumerInfo* info = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   std::string name = bp::control_plane::consumer_name(destination_id);
-  if (js_GetConsumerInfo(&info, f.nats().jetstream(), "BP_INGEST", name.c_str(), nullptr, &jerr) != NATS_OK) {
+  if (js_GetConsumerInfo(&info, f.nats().jetstream(), bp::control_plane::kIngestStream, name.c_str(), nullptr, &jerr) != NATS_OK) {
     return "no information on consumer " + name;
   }
   std::string state = "consumer " + name + ": delivered up to stream sequence " +
