@@ -357,13 +357,16 @@ int main(int argc, char** argv) {
       "{\"mode\":\"%s\",\"rate\":%.0f,\"connections\":%d,\"records_per_request\":%d,\"body_bytes\":%zu,\"seconds\":%.2f,"
       "\"requests\":%zu,\"req_per_s\":%.0f,\"records_per_s\":%.0f,\"mb_per_s\":%.2f,\"accepted\":%lu,"
       "\"records_accepted\":%lu,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-      "\"errors\":%lu,\"connect_errors\":%lu,\"broken\":%lu,\"timeouts\":%lu,\"status\":{%s}}\n",
+      "\"errors\":%lu,\"connect_errors\":%lu,\"broken\":%lu,\"timeouts\":%lu,\"status\":{%s},\"started_monotonic_s\":%.6f}\n",
       o.rate > 0 ? "open" : "closed", o.rate, o.connections, o.records, body.size(), elapsed, l.size(), rps,
       rps * o.records, static_cast<double>(totals.bytes_sent) / elapsed / 1e6, static_cast<unsigned long>(accepted),
       static_cast<unsigned long>(accepted * static_cast<uint64_t>(o.records)), percentile(l, 50), percentile(l, 90),
       percentile(l, 99), percentile(l, 99.9), l.empty() ? 0 : l.back(), static_cast<unsigned long>(errors),
       static_cast<unsigned long>(totals.connect_errors), static_cast<unsigned long>(totals.broken),
-      static_cast<unsigned long>(totals.timeouts), statuses.c_str());
+      static_cast<unsigned long>(totals.timeouts), statuses.c_str(),
+      // When the load began on CLOCK_MONOTONIC (steady_clock's clock here), to line it up with a
+      // trace taken meanwhile (bench/placement.sh: `perf sched record -k CLOCK_MONOTONIC`).
+      std::chrono::duration<double>(start.time_since_epoch()).count());
   if (!o.ids_out.empty()) {
     std::ofstream out(o.ids_out);
     for (const auto& id : totals.accepted_ids) out << id << "\n";
