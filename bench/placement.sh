@@ -4,8 +4,9 @@
 # `perf sched record`. For every 100 ms of a loop it sums, per CPU, the time the gateway,
 # nats-server, the load generator, everything else and the idle task ran, beside the requests of
 # that 100 ms that took longer than 5 ms at the load generator. It prints the slices with the most
-# slow requests beside one from the middle of the loop, and how many slow requests fell in slices
-# where the machine most likely stopped.
+# slow requests beside one from the middle of the loop; how many slow requests fell in slices where
+# nats-server ran mostly on another CPU than the gateway, and in slices where the machine most
+# likely stopped.
 # Usage: bash bench/placement.sh [LOOPS=3] [SECONDS=8]. Needs perf (Debian package linux-perf).
 # The trace costs a little CPU of its own (one event per context switch).
 set -euo pipefail
@@ -74,8 +75,16 @@ for ((i = 1; i <= loops; i++)); do
       print line
     }
     END {
-      n = 0; stopped = 0; slow_stopped = 0; slow_all = 0
-      for (b in seen) { n++; order[n] = b; slow_all += slow[b]; if (longest[b] > 50) { stopped++; slow_stopped += slow[b] } }
+      n = 0; stopped = 0; slow_stopped = 0; slow_all = 0; apart = 0; slow_apart = 0
+      for (b in seen) {
+        n++; order[n] = b; slow_all += slow[b]
+        if (longest[b] > 50) { stopped++; slow_stopped += slow[b] }
+        # Apart: less than half of the time nats-server ran in this slice was on the CPU where the
+        # gateway ran most (the two hand every publish and its ack to each other).
+        gc = -1; nats_all = 0
+        for (c = 0; c in cpus; c++) { nats_all += run[b, c, "nats-server"]; if (gc < 0 || run[b, c, "gateway"] > run[b, gc, "gateway"]) gc = c }
+        if (run[b, gc, "nats-server"] < nats_all / 2) { apart++; slow_apart += slow[b] }
+      }
       header = "| 100 ms from | requests over 5 ms | longest turn (ms) |"
       rule = "| --- | --- | --- |"
       for (c = 0; c in cpus; c++) { header = header " CPU " c ": gateway / nats-server / load generator / other / idle (ms) |"; rule = rule " --- |" }
@@ -89,7 +98,8 @@ for ((i = 1; i <= loops; i++)); do
         row(best, (best * 100) " ms")
       }
       row(int(seconds * 5), (int(seconds * 5) * 100) " ms (the middle, for comparison)")
-      printf "\nSlices with a turn over 50 ms (the machine stopped, most likely): %d of %d; they hold %d of the %d requests over 5 ms.\n", stopped, n, slow_stopped, slow_all
+      printf "\nSlices in which nats-server ran mostly on another CPU than the gateway: %d of %d; they hold %d of the %d requests over 5 ms.\n", apart, n, slow_apart, slow_all
+      printf "Slices with a turn over 50 ms (the machine stopped, most likely): %d of %d; they hold %d of the %d requests over 5 ms.\n", stopped, n, slow_stopped, slow_all
     }' "$BP_DATA_DIR/slow-$i.txt" "$BP_DATA_DIR/timehist-$i.txt"
   rm -f "$trace"
   sleep 1
