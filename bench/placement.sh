@@ -32,7 +32,7 @@ echo "# Placement at half the peak ($(date -u +%FT%TZ), $(git rev-parse --short 
 echo
 echo "Peak (closed loop, ${seconds} s): $(field "$peak" req_per_s) req/s; the open loops run at $rate req/s."
 for f in /proc/sys/kernel/sched_vcpu_pack /proc/sys/kernel/sched_autogroup_enabled; do
-  [[ -r "$f" ]] && echo "$(basename "$f"): $(cat "$f")"
+  if [[ -r "$f" ]]; then echo "$(basename "$f"): $(cat "$f")"; fi
 done
 
 for ((i = 1; i <= loops; i++)); do
