@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Delivery scenarios of bench/run.sh (sourced by it: uses its gw, auth, bin, seconds, null_port,
-# load, field and the stack's BP_* ports). Each function sets variables the report prints.
+# load, and bench/stack.sh's field and BP_* ports). Each function sets variables the report prints.
 
 pg_base="postgresql://postgres@127.0.0.1:$BP_PG_PORT"
 sink_url="$pg_base/bp_bench_sink"
@@ -200,7 +200,7 @@ bench_pg_sink() {
   # First the drain as it was timed before the sync: started as soon as the fill ends, while
   # its stream files are still being written back. It is shown beside the bound, not judged.
   pg_sink_drain bench_pg_sink_at_once backlog_at_once "" --no-sync
-  pg_now_records="$drained_records" pg_now_rps="$drained_rps" pg_now_settled="$drained_settled"
+  pg_at_once_records="$drained_records" pg_at_once_rps="$drained_rps" pg_at_once_settled="$drained_settled"
   pg_sink_drain bench_pg_sink backlog
   pg_sink_records="$drained_records" pg_sink_rps="$drained_rps" pg_sink_cpu="$drained_cpu" pg_sink_settled="$drained_settled"
   # The bound: COPY of the same rows into a table of the same shape (primary key included).

@@ -23,7 +23,6 @@ source "$repo/bench/stack.sh"
 trap bench_stack_down EXIT
 bench_stack_up
 pipe="$(new_pipe '{"name":"bench"}')"
-field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 load() { "$bin/bp_loadgen" --url="$gw/v1/ingest/$pipe" --key="$key" --connections=64 "$@"; }
 
 peak="$(load --seconds="$seconds")"

@@ -20,6 +20,9 @@ free_port() {
   done
 }
 
+# field JSON NAME: a number from a load generator's (or another tool's) one-line JSON summary.
+field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
+
 # bench_stack_up: starts the stack (deploy/batchpipe.sh up) on free ports; sets key, gw and auth.
 bench_stack_up() {
   export BP_PG_PORT="$(free_port)" BP_NATS_PORT="$(free_port)" BP_NATS_MONITOR_PORT="$(free_port)"
