@@ -36,6 +36,8 @@ const std::vector<config::Setting>& settings() {
       {"BP_PUBLISH_MAX_PENDING", "65536", "JetStream messages awaiting their ack; more answer 503"},
       {"BP_PUBLISH_COALESCE", "64",
        "most requests to one pipe sent as one JetStream message (wire publisher; 1: a message per request)"},
+      {"BP_PUBLISH_LINGER_US", "500",
+       "while a JetStream message awaits its ack, how long the next waits for more requests to join it (0: no wait)"},
       {"BP_TRUST_FORWARDED_FOR", "0", "take the client IP from X-Forwarded-For (set behind a proxy)"},
       {"BP_AUTH_FAILURE_LIMIT", "20", "failed authentications from one client address, per window, before 429 (0: off)"},
       {"BP_AUTH_FAILURE_WINDOW_MS", "60000", "window of BP_AUTH_FAILURE_LIMIT; a blocked address waits for its end"},
@@ -62,7 +64,8 @@ struct Settings {
   ServerOptions server;
   GatewayOptions gateway;
   std::string publisher;
-  int64_t threads, publish_timeout_ms, publish_max_pending, publish_coalesce, control_plane_timeout_ms, usage_flush_ms, drain_ms;
+  int64_t threads, publish_timeout_ms, publish_max_pending, publish_coalesce, publish_linger_us, control_plane_timeout_ms,
+      usage_flush_ms, drain_ms;
 };
 
 Result<Settings> read_settings(const config::Source& cfg) {
@@ -97,6 +100,7 @@ Result<Settings> read_settings(const config::Source& cfg) {
            {"BP_PUBLISH_TIMEOUT_MS", 100, 60000, &s.publish_timeout_ms},
            {"BP_PUBLISH_MAX_PENDING", 1, 10000000, &s.publish_max_pending},
            {"BP_PUBLISH_COALESCE", 1, 1024, &s.publish_coalesce},
+           {"BP_PUBLISH_LINGER_US", 0, 100000, &s.publish_linger_us},
            {"BP_USAGE_FLUSH_MS", 100, 3600000, &s.usage_flush_ms},
            {"BP_DRAIN_TIMEOUT_MS", 0, 600000, &s.drain_ms}}) {
     auto v = cfg.get_int(i.env, i.min, i.max);
@@ -158,7 +162,8 @@ int run(int argc, const char* const* argv) {
   if (s->publisher == "wire") {
     auto wire = WirePublisher::create(context_ptrs, cfg->get("BP_NATS_URL"), s->publish_max_pending,
                                       std::chrono::milliseconds(s->publish_timeout_ms),
-                                      static_cast<size_t>(s->publish_coalesce));
+                                      static_cast<size_t>(s->publish_coalesce),
+                                      std::chrono::microseconds(s->publish_linger_us));
     if (!wire) return fail(wire.error());
     shared_publisher = std::move(wire).value();
   } else {

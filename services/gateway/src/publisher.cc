@@ -3,6 +3,7 @@
 #include "bp/gateway/publisher.h"
 
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
 #include <thread>
 
 namespace bp::gateway {
@@ -114,14 +115,16 @@ size_t NatsCPublisher::in_flight() const {
 
 // ---- WirePublisher -------------------------------------------------------------------------
 
-// One I/O thread's NATS connection, and the requests of the current turn of its event loop that
-// wait to go out together. Everything but the counter is used on that thread only. The wire
-// publisher asks for them right before it writes (its gather hook), so a turn's messages and its
-// other publishes go out in one write.
+// One I/O thread's NATS connection, and the requests that wait to go out together: those of the
+// current turn of its event loop, and while an earlier message awaits its ack, those of the
+// turns that follow for up to the linger (decision 0016). Everything but the counters is used on
+// that thread only. The wire publisher asks for them right before it writes (its gather hook), so
+// they and its other publishes go out in one write.
 class WirePublisher::Connection : public std::enable_shared_from_this<WirePublisher::Connection> {
  public:
-  static std::shared_ptr<Connection> create(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce) {
-    auto connection = std::shared_ptr<Connection>(new Connection(std::move(wire), coalesce));
+  static std::shared_ptr<Connection> create(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce,
+                                            std::chrono::microseconds linger) {
+    auto connection = std::shared_ptr<Connection>(new Connection(std::move(wire), coalesce, linger));
     connection->wire_->set_gather([weak = std::weak_ptr<Connection>(connection)] {
       if (auto self = weak.lock()) self->flush();
     });
@@ -166,7 +169,13 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
     g.max_records = tenth(r.batch_max_records);
     g.max_bytes = tenth(r.batch_max_bytes);
     join(g, r, std::move(done));
-    wire_->request_flush();
+    // The connection's last message left longer than the linger ago: this one goes at the end of
+    // this turn, so a light load waits for nothing. Otherwise it lingers for the requests of the
+    // next turns.
+    if (linger_.count() == 0 || std::chrono::steady_clock::now() - last_sent_ >= linger_) {
+      return wire_->request_flush();
+    }
+    linger();
   }
 
  private:
@@ -176,7 +185,22 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
   // fell from 60-73% of COPY to 43%.) A request over it on its own still goes, alone.
   static int64_t tenth(int64_t limit) { return std::max<int64_t>(1, limit / 10); }
 
-  Connection(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce) : wire_(std::move(wire)), coalesce_(coalesce) {}
+  Connection(std::shared_ptr<nats::wire::Publisher> wire, size_t coalesce, std::chrono::microseconds linger)
+      : wire_(std::move(wire)), coalesce_(coalesce), linger_(linger), linger_timer_(wire_->io()) {}
+
+  // The open messages go out `linger_` from now, or sooner with any write of the connection
+  // (the gather hook sends them all), or when one fills.
+  void linger() {
+    if (lingering_) return;
+    lingering_ = true;
+    linger_timer_.expires_after(linger_);
+    linger_timer_.async_wait([weak = weak_from_this()](boost::system::error_code) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->lingering_ = false;
+      if (!self->open_.empty()) self->wire_->request_flush();
+    });
+  }
 
   struct Member {
     std::string request_id;
@@ -202,6 +226,7 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
   // The end of the turn in which the first of them arrived (the wire publisher is about to
   // write): everything gathered goes out.
   void flush() {
+    if (!open_.empty() && linger_.count() > 0) last_sent_ = std::chrono::steady_clock::now();
     while (!open_.empty()) {
       std::vector<Group> groups = std::move(open_);
       open_.clear();
@@ -258,11 +283,16 @@ class WirePublisher::Connection : public std::enable_shared_from_this<WirePublis
   std::vector<Group> open_;  // usually one: a gateway's load is mostly one pipe at a time
   std::atomic<size_t> gathered_{0};
   std::atomic<size_t> joined_{0};  // requests in flight beyond one per joined message
+  std::chrono::microseconds linger_;
+  boost::asio::steady_timer linger_timer_;
+  bool lingering_ = false;
+  std::chrono::steady_clock::time_point last_sent_{};  // when gathered messages last went out
 };
 
 Result<std::unique_ptr<WirePublisher>> WirePublisher::create(const std::vector<boost::asio::io_context*>& contexts,
                                                              const std::string& urls, int64_t max_pending,
-                                                             std::chrono::milliseconds ack_timeout, size_t coalesce) {
+                                                             std::chrono::milliseconds ack_timeout, size_t coalesce,
+                                                             std::chrono::microseconds linger) {
   auto servers = nats::wire::parse_urls(urls);
   if (!servers) return servers.take_error();
   for (const auto& server : *servers) {
@@ -278,7 +308,7 @@ Result<std::unique_ptr<WirePublisher>> WirePublisher::create(const std::vector<b
   options.ack_timeout = ack_timeout;
   for (auto* context : contexts) {
     auto wire = nats::wire::Publisher::create(*context, options);
-    publisher->connections_.push_back(Connection::create(wire, std::max<size_t>(1, coalesce)));
+    publisher->connections_.push_back(Connection::create(wire, std::max<size_t>(1, coalesce), linger));
     wire->start();  // after the gather hook is set
   }
   return publisher;

@@ -1,10 +1,12 @@
 // The gateway's wire publisher against a real nats-server: requests to one pipe published in
 // one turn of an I/O thread's event loop go out as one message (decision 0014), each answered by
-// its ack; what cannot be joined goes alone; a message never outgrows the pipe's batch limits.
+// its ack; what cannot be joined goes alone; a message never outgrows the pipe's batch limits;
+// soon after a message, the next lingers for the requests of later turns (decision 0016).
 #include <catch2/catch.hpp>
 
 #include <functional>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "bp/gateway/publisher.h"
@@ -31,7 +33,8 @@ struct Harness {
   std::shared_ptr<bp::nats::Client> client;
   std::thread thread;
 
-  explicit Harness(size_t coalesce = WirePublisher::kDefaultCoalesce) {
+  explicit Harness(size_t coalesce = WirePublisher::kDefaultCoalesce,
+                   std::chrono::microseconds linger = WirePublisher::kDefaultLinger) {
     auto c = bp::nats::Client::connect(url, "gateway-publisher-test");
     REQUIRE(c);
     client = *c;
@@ -40,7 +43,7 @@ struct Harness {
     spec.subjects = {prefix + ".>"};
     spec.allow_direct = true;
     REQUIRE((client->ensure_stream(spec)));
-    auto p = WirePublisher::create({&io}, url, 1000, 5000ms, coalesce);
+    auto p = WirePublisher::create({&io}, url, 1000, 5000ms, coalesce, linger);
     REQUIRE(p);
     publisher = std::move(p).value();
     thread = std::thread([this] { io.run(); });
@@ -90,6 +93,17 @@ struct Harness {
       out.push_back(f.get());
     }
     return out;
+  }
+
+  // Publishes `request` from a handler of the I/O thread; the future holds its outcome.
+  std::future<PublishOutcome> publish_later(PublishRequest request) {
+    auto promise = std::make_shared<std::promise<PublishOutcome>>();
+    auto future = promise->get_future();
+    boost::asio::post(io, [this, promise, request = std::move(request)]() mutable {
+      boost::asio::co_spawn(io, publisher->publish(std::move(request)),
+                            [promise](std::exception_ptr, PublishOutcome o) { promise->set_value(std::move(o)); });
+    });
+    return future;
   }
 
   // `n` requests of `records` records each to `pipe`, each then given `shape` (a pipe's limits).
@@ -258,4 +272,76 @@ TEST_CASE("a message no stream takes fails every request in it", "[integration]"
     CHECK(o.error == "no stream takes this subject (no responders)");
   }
   CHECK(h.publisher->in_flight() == 0);
+}
+
+// Writes of the connection other than the one a test looks for would take a lingering message
+// along: nats-server pings a new client after 2 s (our PONG), and the publisher pings 10 s after
+// connecting. Such a test starts past the first and waits for its outcome no longer than 5 s.
+void past_first_ping() { std::this_thread::sleep_for(2500ms); }
+constexpr auto kBeforeOurPing = 5s;
+
+TEST_CASE("soon after a message the next lingers for later requests; after a quiet spell one goes at once",
+          "[integration]") {
+  // A linger far longer than the test waits for an outcome: a request held for it would fail
+  // the wait.
+  Harness h(WirePublisher::kDefaultCoalesce, std::chrono::minutes(1));
+  past_first_ping();
+  auto first = h.request("a", 1);
+  auto quiet = h.publish_later(first);
+  REQUIRE(quiet.wait_for(kBeforeOurPing) == std::future_status::ready);
+  CHECK(quiet.get().stored);
+  auto messages = h.stored("a");
+  REQUIRE(messages.size() == 1);
+  CHECK(messages[0].headers.at("Bp-Request-Id") == first.request_id);
+  CHECK(h.publisher->in_flight() == 0);
+}
+
+TEST_CASE("requests of later turns join a lingering message and each is answered by its ack", "[integration]") {
+  Harness h(WirePublisher::kDefaultCoalesce, 1s);
+  auto first = h.request("a", 1);
+  auto f0 = h.publish_later(first);
+  REQUIRE(f0.wait_for(10s) == std::future_status::ready);
+  CHECK(f0.get().stored);
+  // Well within a second of the first message: these two, in turns 20 ms apart, share one.
+  auto second = h.request("a", 2), third = h.request("a", 1);
+  auto f1 = h.publish_later(second);
+  std::this_thread::sleep_for(20ms);
+  auto f2 = h.publish_later(third);
+  std::this_thread::sleep_for(20ms);
+  CHECK(h.publisher->in_flight() == 2);  // gathered, not yet sent
+  REQUIRE(f1.wait_for(10s) == std::future_status::ready);
+  REQUIRE(f2.wait_for(10s) == std::future_status::ready);
+  CHECK(f1.get().stored);
+  CHECK(f2.get().stored);
+  auto messages = h.stored("a");
+  REQUIRE(messages.size() == 2);
+  CHECK(messages[0].headers.at("Bp-Request-Id") == first.request_id);
+  CHECK(messages[1].data == "[" + inner(second.payload) + "," + inner(third.payload) + "]");
+  auto spans = bp::nats::ingest::parse_requests(messages[1].headers.at("Bp-Requests"));
+  REQUIRE(spans);
+  REQUIRE(spans->size() == 2);
+  CHECK((*spans)[0].request_id == second.request_id);
+  CHECK((*spans)[1].request_id == third.request_id);
+  CHECK(h.publisher->in_flight() == 0);
+}
+
+TEST_CASE("a write of the connection takes a lingering message along", "[integration]") {
+  Harness h(WirePublisher::kDefaultCoalesce, std::chrono::minutes(1));
+  past_first_ping();
+  auto f0 = h.publish_later(h.request("a", 1));
+  REQUIRE(f0.wait_for(10s) == std::future_status::ready);
+  // Lingers (a minute) until the keyed request, which goes alone at once, takes it along.
+  auto lingering = h.request("a", 1);
+  auto f1 = h.publish_later(lingering);
+  std::this_thread::sleep_for(20ms);
+  auto keyed = h.request("a", 1, "key-linger");
+  auto f2 = h.publish_later(keyed);
+  REQUIRE(f2.wait_for(kBeforeOurPing) == std::future_status::ready);
+  REQUIRE(f1.wait_for(1s) == std::future_status::ready);
+  CHECK(f1.get().stored);
+  CHECK(f2.get().stored);
+  auto messages = h.stored("a");
+  REQUIRE(messages.size() == 3);  // the first, then the keyed one and the lingering one in one write
+  std::set<std::string> later = {messages[1].headers.at("Bp-Request-Id"), messages[2].headers.at("Bp-Request-Id")};
+  CHECK(later == std::set<std::string>{lingering.request_id, keyed.request_id});
 }

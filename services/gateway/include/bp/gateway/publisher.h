@@ -97,15 +97,19 @@ class NatsCPublisher : public Publisher {
 // (bp/nats/wire.h), so that a request is parsed, published, acked and answered on one thread.
 // Requests to the same pipe published in one turn of a thread's event loop go out as one
 // message of up to `coalesce` requests (decision 0014), each answered by that message's ack.
+// While a message of the thread's connection awaits its ack, a new message waits up to `linger`
+// for the requests of the next turns (decision 0016); 0 sends every turn's at its end.
 class WirePublisher : public Publisher {
  public:
   static constexpr size_t kDefaultCoalesce = 64;
+  static constexpr std::chrono::microseconds kDefaultLinger{500};
   // Connects one publisher per context; waits up to the connect timeout for them to connect
   // (they keep trying after that, and requests meanwhile are answered 503).
   static Result<std::unique_ptr<WirePublisher>> create(const std::vector<boost::asio::io_context*>& contexts,
                                                        const std::string& urls, int64_t max_pending,
                                                        std::chrono::milliseconds ack_timeout,
-                                                       size_t coalesce = kDefaultCoalesce);
+                                                       size_t coalesce = kDefaultCoalesce,
+                                                       std::chrono::microseconds linger = kDefaultLinger);
   ~WirePublisher() override;
 
   boost::asio::awaitable<PublishOutcome> publish(PublishRequest request) override;
