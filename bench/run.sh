@@ -19,12 +19,14 @@ floor1_port="$(free_port)"
 gw1_port="$(free_port)"
 gwall_port="$(free_port)"
 gwmsg_port="$(free_port)"
+gwnl_port="$(free_port)"
 cleanup() {
   [[ -z "${null_pid:-}" ]] || kill "$null_pid" 2>/dev/null || true
   [[ -z "${null1_pid:-}" ]] || kill "$null1_pid" 2>/dev/null || true
   [[ -z "${gw1_pid:-}" ]] || kill "$gw1_pid" 2>/dev/null || true
   [[ -z "${gwall_pid:-}" ]] || kill "$gwall_pid" 2>/dev/null || true
   [[ -z "${gwmsg_pid:-}" ]] || kill "$gwmsg_pid" 2>/dev/null || true
+  [[ -z "${gwnl_pid:-}" ]] || kill "$gwnl_pid" 2>/dev/null || true
   [[ -z "${floor_pid:-}" ]] || kill "$floor_pid" 2>/dev/null || true
   [[ -z "${floor1_pid:-}" ]] || kill "$floor1_pid" 2>/dev/null || true
   [[ -z "${watcher_pid:-}" ]] || kill "$watcher_pid" 2>/dev/null || true
@@ -71,7 +73,8 @@ stops_table() {
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for label in "gateway:half" "gateway, while a worker delivers every record:half_delivering" \
     "no-op server (the machine's own tail):half_null" "floor (HTTP + publish + ack):half_floor" \
-    "floor with one I/O thread:half_floor1" "gateway with one I/O thread, at half its own peak:half_t1"; do
+    "floor with one I/O thread:half_floor1" "gateway with one I/O thread, at half its own peak:half_t1" \
+    "gateway without the linger (BP_PUBLISH_LINGER_US=0):half_nolinger"; do
     var="${label##*:}"
     [[ -n "${!var:-}" ]] || continue
     local -n _stop_json="${var}_stops" _busy_share="${var}_busy" _core_shares="${var}_cores"
@@ -214,6 +217,11 @@ gwall="http://127.0.0.1:$gwall_port"
 another_gateway "$gwmsg_port" gateway-message-per-request.log BP_PUBLISH_COALESCE=1
 gwmsg_pid="$another_pid"
 gwmsg="http://127.0.0.1:$gwmsg_port"
+# And with every message sent at the end of its turn (BP_PUBLISH_LINGER_US=0, the gateway before
+# decision 0016): in the paired rounds and at half the peak, to show what the linger changes.
+another_gateway "$gwnl_port" gateway-no-linger.log BP_PUBLISH_LINGER_US=0
+gwnl_pid="$another_pid"
+gwnl="http://127.0.0.1:$gwnl_port"
 # Its small-request scenarios run before any 100-record scenario, as the default gateway's do:
 # after those the store holds gigabytes more and the open loops meet its writes.
 one_thread_small() {
@@ -311,7 +319,7 @@ cpu_rows+=("$(awk -v a=$((n1 - n0)) -v b=$((n2 - n1)) -v c=$((n3 - n2)) -v hz="$
 rounds="${BP_BENCH_ROUNDS:-3}"
 round_seconds="${BP_BENCH_ROUND_SECONDS:-5}"
 round_rows=()
-round_gw=() round_gw1=() round_gwall=() round_gwmsg=() round_floor=() round_vs_floor=()
+round_gw=() round_gw1=() round_gwall=() round_gwmsg=() round_gwnl=() round_floor=() round_vs_floor=()
 round_load() { # URL [LOADGEN_ARGS...]: req/s of a 1-record closed loop; "-" if any answer was not 202
   local out
   out="$(seconds="$round_seconds" load --records=1 --url="$@")"
@@ -324,10 +332,10 @@ round_load() { # URL [LOADGEN_ARGS...]: req/s of a 1-record closed loop; "-" if 
 paired_rounds() {
   local i t order bound floor
   local -A r
-  local all=(null null1 gw gw1 gwall gwmsg floor floor1)
+  local all=(null null1 gw gw1 gwall gwmsg gwnl floor floor1)
   for ((i = 1; i <= rounds; i++)); do
     order=("${all[@]}")
-    ((i % 2)) || order=(floor1 floor gwmsg gwall gw1 gw null1 null)
+    ((i % 2)) || order=(floor1 floor gwnl gwmsg gwall gw1 gw null1 null)
     for t in "${order[@]}"; do
       case "$t" in
         null) r[$t]="$(round_load "http://127.0.0.1:$null_port/x")" ;;
@@ -336,6 +344,7 @@ paired_rounds() {
         gw1) r[$t]="$(round_load "$gw1/v1/ingest/$pipe" --key="$key")" ;;
         gwall) r[$t]="$(round_load "$gwall/v1/ingest/$pipe" --key="$key")" ;;
         gwmsg) r[$t]="$(round_load "$gwmsg/v1/ingest/$pipe" --key="$key")" ;;
+        gwnl) r[$t]="$(round_load "$gwnl/v1/ingest/$pipe" --key="$key")" ;;
         floor) r[$t]="$(round_load "http://127.0.0.1:$floor_port/x")" ;;
         floor1) r[$t]="$(round_load "http://127.0.0.1:$floor1_port/x")" ;;
       esac
@@ -353,9 +362,10 @@ paired_rounds() {
     round_gw1+=("$(percent "${r[gw1]}" "$bound")")
     round_gwall+=("$(percent "${r[gwall]}" "$bound")")
     round_gwmsg+=("$(percent "${r[gwmsg]}" "$bound")")
+    round_gwnl+=("$(percent "${r[gwnl]}" "$bound")")
     round_floor+=("$(percent "$floor" "$bound")")
     round_vs_floor+=("$(percent "${r[gw1]}" "${r[floor1]}")")
-    round_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[gw]} ($(ratio "${r[gw]}" "$bound")) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwall]} ($(ratio "${r[gwall]}" "$bound")) | ${r[gwmsg]} ($(ratio "${r[gwmsg]}" "$bound")) | ${r[floor]} / ${r[floor1]} ($(ratio "$floor" "$bound")) |")
+    round_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[gw]} ($(ratio "${r[gw]}" "$bound")) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwall]} ($(ratio "${r[gwall]}" "$bound")) | ${r[gwmsg]} ($(ratio "${r[gwmsg]}" "$bound")) | ${r[gwnl]} ($(ratio "${r[gwnl]}" "$bound")) | ${r[floor]} / ${r[floor1]} ($(ratio "$floor" "$bound")) |")
   done
 }
 # percent A B: 100 * A / B unrounded, empty when either is missing (a round with a failed load).
@@ -368,11 +378,11 @@ median() {
 }
 shown() { if [[ -n "$1" ]]; then printf '%.1f%%' "$1"; else echo "-"; fi; }
 rounds_table() {
-  echo "| round | order | bound: no-op server, one thread per core / one thread | gateway (of bound) | gateway, one I/O thread (of bound) | gateway, every I/O thread (of bound) | gateway, a message per request (of bound) | floor / floor with one I/O thread (the better, of bound) |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| round | order | bound: no-op server, one thread per core / one thread | gateway (of bound) | gateway, one I/O thread (of bound) | gateway, every I/O thread (of bound) | gateway, a message per request (of bound) | gateway, no linger (of bound) | floor / floor with one I/O thread (the better, of bound) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${round_rows[@]}"
   echo
-  echo "Median of $rounds rounds of ${round_seconds} s windows (req/s of 1 record, closed loop): the gateway $(shown "$(median "${round_gw[@]}")") of the bound, with one I/O thread $(shown "$(median "${round_gw1[@]}")"), with connections on every I/O thread (BP_THREAD_SPREAD=all) $(shown "$(median "${round_gwall[@]}")"), with a message per request (BP_PUBLISH_COALESCE=1) $(shown "$(median "${round_gwmsg[@]}")"); the floor at its best $(shown "$(median "${round_floor[@]}")"); the one-thread gateway reached $(shown "$(median "${round_vs_floor[@]}")") of the one-thread floor."
+  echo "Median of $rounds rounds of ${round_seconds} s windows (req/s of 1 record, closed loop): the gateway $(shown "$(median "${round_gw[@]}")") of the bound, with one I/O thread $(shown "$(median "${round_gw1[@]}")"), with connections on every I/O thread (BP_THREAD_SPREAD=all) $(shown "$(median "${round_gwall[@]}")"), with a message per request (BP_PUBLISH_COALESCE=1) $(shown "$(median "${round_gwmsg[@]}")"), without the linger (BP_PUBLISH_LINGER_US=0) $(shown "$(median "${round_gwnl[@]}")"); the floor at its best $(shown "$(median "${round_floor[@]}")"); the one-thread gateway reached $(shown "$(median "${round_vs_floor[@]}")") of the one-thread floor."
 }
 paired_rounds
 
@@ -387,6 +397,7 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   ingest_buckets >"$BP_DATA_DIR/h0"
   open_loop half --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate"
   ingest_buckets >"$BP_DATA_DIR/h1"
+  server_pid="$gwnl_pid" open_loop half_nolinger --url="$gwnl/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate"
   server_pid="$floor_pid" open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
   server_pid="$floor1_pid" open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
   one_thread_small
@@ -398,6 +409,7 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   echo "| 1 record, closed loop | $peak | $(field "$one" p50_ms) | $(field "$one" p99_ms) | http $(field "$one_bound" req_per_s), js $(field "$js_one" msg_per_s) |"
   echo "| 1 record, open loop at half | $(field "$half" req_per_s) | $(field "$half" p50_ms) | $(field "$half" p99_ms) | inside the gateway: $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1") |"
   echo "| 100 records, closed loop | $(field "$hundred" req_per_s) | $(field "$hundred" p50_ms) | $(field "$hundred" p99_ms) | http $(field "$hundred_bound" req_per_s), js $(field "$js_hundred" msg_per_s) |"
+  echo "| gateway without the linger (BP_PUBLISH_LINGER_US=0), the same open loop | $(field "$half_nolinger" req_per_s) | $(field "$half_nolinger" p50_ms) | $(field "$half_nolinger" p99_ms) | - |"
   echo "| floor, open loop at the gateway's half | $(field "$half_floor" req_per_s) | $(field "$half_floor" p50_ms) | $(field "$half_floor" p99_ms) | - |"
   echo "| floor with one I/O thread, the same open loop | $(field "$half_floor1" req_per_s) | $(field "$half_floor1" p50_ms) | $(field "$half_floor1" p99_ms) | - |"
   echo "| floor with one I/O thread, 1 record | $(field "$floor1_one" req_per_s) | $(field "$floor1_one" p50_ms) | $(field "$floor1_one" p99_ms) | http $(field "$one_bound" req_per_s) |"
@@ -421,6 +433,8 @@ fi
 ingest_buckets >"$BP_DATA_DIR/h0"
 open_loop half --url="$gw/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate"
 ingest_buckets >"$BP_DATA_DIR/h1"
+# The same open loop against the gateway without the linger (decision 0016): before and after.
+server_pid="$gwnl_pid" open_loop half_nolinger --url="$gwnl/v1/ingest/$pipe" --key="$key" --records=1 --rate="$half_rate"
 open_loop half_delivering --url="$gw/v1/ingest/$latency_pipe" --key="$key" --records=1 --rate="$half_rate"
 # The machine's own tail at that rate: the same open loop against the server that does nothing.
 server_pid="$null_pid" open_loop half_null --url="http://127.0.0.1:$null_port/x" --records=1 --rate="$half_rate"
@@ -470,7 +484,7 @@ targets() {
   echo "| target | measured in this run (the default gateway; one I/O thread beside it) | |"
   echo "| --- | --- | --- |"
   echo "| 1 record/request ≥ 60% of the bound | the median of $rounds paired rounds: $(shown "$(median "${round_gw[@]}")") (one I/O thread $(shown "$(median "${round_gw1[@]}")")); the $seconds-s windows above: $(ratio "$(field "$one" req_per_s)" "$bound_one") (one I/O thread $(ratio "$(field "$one_t1" req_per_s)" "$bound_one")) | $(median_at_least "$(median "${round_gw[@]}")" 60) (the paired median); the floor at its best: $(shown "$(median "${round_floor[@]}")") paired, $(ratio "$(field "$floor_best" req_per_s)" "$bound_one") in the windows above |"
-  echo "| p99 < 5 ms at half the peak | at the load generator $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1"); the whole machine stopped during it: $(stopped "$half_stops") | $(value_below "$(field "$half" p99_ms)" 5) at the load generator; the floor at the same rate: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
+  echo "| p99 < 5 ms at half the peak | at the load generator $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1"); the whole machine stopped during it: $(stopped "$half_stops") | $(value_below "$(field "$half" p99_ms)" 5) at the load generator; the gateway without the linger (BP_PUBLISH_LINGER_US=0) at the same rate: $(field "$half_nolinger" p99_ms) ms; the floor: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
   echo "| 100 records/request ≥ 60% of the bound | $(ratio "$(field "$hundred" req_per_s)" "$bound_hundred") (one I/O thread $(ratio "$(field "$hundred_t1" req_per_s)" "$bound_hundred")) | $(ratio_at_least "$(field "$hundred" req_per_s)" "$bound_hundred" 60); the floor: $(ratio "$(field "$floor_hundred" req_per_s)" "$bound_hundred") |"
   echo "| Postgres sink ≥ 70% of COPY | $(ratio "$pg_sink_rps" "$pg_copy_rps") (batches of 10000: $(ratio "$pg_big_rps" "$pg_copy_rps"); drained at once, while its fill was still being written back: $(ratio "$pg_at_once_rps" "$pg_copy_rps")) | $(ratio_at_least "$pg_sink_rps" "$pg_copy_rps" 70) |"
   echo "| end-to-end p99 < 1 s | $e2e_p99 ms, $e2e_rows of $e2e_accepted records | $e2e_verdict |"
@@ -516,6 +530,8 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "(HTTP + publish + ack): p50 $(field "$half_floor" p50_ms) ms, p99 $(field "$half_floor" p99_ms) ms, p99.9 $(field "$half_floor" p999_ms) ms; against"
   echo "the floor with one I/O thread: p50 $(field "$half_floor1" p50_ms) ms, p99 $(field "$half_floor1" p99_ms) ms, p99.9 $(field "$half_floor1" p999_ms) ms."
   echo "The gateway with one I/O thread at half its own peak, inside: $(gateway_side "$BP_DATA_DIR/t0" "$BP_DATA_DIR/t1")."
+  echo "The gateway without the linger (BP_PUBLISH_LINGER_US=0, decision 0016), the same open loop: p50 $(field "$half_nolinger" p50_ms) ms,"
+  echo "p99 $(field "$half_nolinger" p99_ms) ms, p99.9 $(field "$half_nolinger" p999_ms) ms; its cores (server / nats-server / load generator): ${half_nolinger_cores:--}; the gateway's: ${half_cores:--}."
   echo
   echo "Each open loop at half the peak ran beside bp_stall_watch (bench/stall_watch.cc): a thread per"
   echo "CPU at the highest real-time priority, waking every millisecond. No process of this machine"
@@ -577,6 +593,6 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo '```'
   printf '%s\n' "$one_bound_all" "$one_bound_single" "$hundred_bound_all" "$hundred_bound_single" "$js_one" "$js_hundred" \
     "$one" "$half" "$half_delivering" "$hundred" "$cors" "$floor_one" "$floor_hundred" "$half_null" "$half_floor" \
-    "$one_t1" "$half_t1" "$hundred_t1" "$floor1_one" "$half_floor1"
+    "$one_t1" "$half_t1" "$hundred_t1" "$floor1_one" "$half_floor1" "$half_nolinger"
   echo '```'
 } | tee "$report"
