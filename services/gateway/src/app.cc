@@ -37,7 +37,7 @@ const std::vector<config::Setting>& settings() {
       {"BP_PUBLISH_COALESCE", "64",
        "most requests to one pipe sent as one JetStream message (wire publisher; 1: a message per request)"},
       {"BP_PUBLISH_LINGER_US", "500",
-       "while a JetStream message awaits its ack, how long the next waits for more requests to join it (0: no wait)"},
+       "under load (a message sent less than this ago), how long the next JetStream message waits for more requests (0: none)"},
       {"BP_TRUST_FORWARDED_FOR", "0", "take the client IP from X-Forwarded-For (set behind a proxy)"},
       {"BP_AUTH_FAILURE_LIMIT", "20", "failed authentications from one client address, per window, before 429 (0: off)"},
       {"BP_AUTH_FAILURE_WINDOW_MS", "60000", "window of BP_AUTH_FAILURE_LIMIT; a blocked address waits for its end"},

@@ -116,8 +116,8 @@ size_t NatsCPublisher::in_flight() const {
 // ---- WirePublisher -------------------------------------------------------------------------
 
 // One I/O thread's NATS connection, and the requests that wait to go out together: those of the
-// current turn of its event loop, and while an earlier message awaits its ack, those of the
-// turns that follow for up to the linger (decision 0016). Everything but the counters is used on
+// current turn of its event loop, and under load (a message sent less than the linger ago) those
+// of the turns that follow for up to the linger (decision 0016). Everything but the counters is used on
 // that thread only. The wire publisher asks for them right before it writes (its gather hook), so
 // they and its other publishes go out in one write.
 class WirePublisher::Connection : public std::enable_shared_from_this<WirePublisher::Connection> {

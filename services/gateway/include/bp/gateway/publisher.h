@@ -97,8 +97,8 @@ class NatsCPublisher : public Publisher {
 // (bp/nats/wire.h), so that a request is parsed, published, acked and answered on one thread.
 // Requests to the same pipe published in one turn of a thread's event loop go out as one
 // message of up to `coalesce` requests (decision 0014), each answered by that message's ack.
-// While a message of the thread's connection awaits its ack, a new message waits up to `linger`
-// for the requests of the next turns (decision 0016); 0 sends every turn's at its end.
+// When the thread's connection sent a message less than `linger` ago, a new message waits that
+// long for the requests of the next turns (decision 0016); 0 sends every turn's at its end.
 class WirePublisher : public Publisher {
  public:
   static constexpr size_t kDefaultCoalesce = 64;
