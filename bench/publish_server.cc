@@ -1,6 +1,6 @@
 // bp_publish_server: the floor of ingest on this machine. A Beast server that does only what
-// ingest cannot skip: it reads each request whole, publishes the body with the gateway's own
-// publisher (bp::gateway::WirePublisher: the same headers, one NATS connection per I/O thread),
+// ingest cannot skip: it reads each request whole, publishes the body (as the JSON array of
+// records the gateway publishes) with the gateway's own publisher (bp::gateway::WirePublisher: the same headers, one NATS connection per I/O thread),
 // waits for the stream's ack and answers 202. No authentication, no body check, no request
 // metrics, no rate limits. The gateway's throughput over this server's is how close it comes to
 // the cost of HTTP plus a durable publish. Its HTTP is the gateway's too (serve<true>): a body
@@ -29,7 +29,15 @@ asio::awaitable<http::response<http::string_body>> answer(bp::gateway::Publisher
                                                           http::request<http::string_body>& request) {
   bp::gateway::PublishRequest publish;
   publish.subject = subject;
-  publish.payload = std::move(request.body());
+  // The gateway always publishes a JSON array of the records; a body of one record is an object.
+  // As an array it can share a message with others (decision 0014), as the gateway's does.
+  auto& body = request.body();
+  if (!body.empty() && body.front() == '{') {
+    publish.payload.reserve(body.size() + 2);
+    publish.payload.append(1, '[').append(body).append(1, ']');
+  } else {
+    publish.payload = std::move(body);
+  }
   publish.request_id = bp::uuid::v4();  // and no message id, as the gateway without an Idempotency-Key
   publish.received_at = "2026-11-25T10:00:00.000Z";
   publish.record_count = 1;
