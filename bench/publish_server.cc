@@ -1,10 +1,11 @@
 // bp_publish_server: the floor of ingest on this machine. A Beast server that does only what
 // ingest cannot skip: it reads each request whole, publishes the body (as the JSON array of
-// records the gateway publishes) with the gateway's own publisher (bp::gateway::WirePublisher: the same headers, one NATS connection per I/O thread),
-// waits for the stream's ack and answers 202. No authentication, no body check, no request
-// metrics, no rate limits. The gateway's throughput over this server's is how close it comes to
-// the cost of HTTP plus a durable publish. Its HTTP is the gateway's too (serve<true>): a body
-// that came with its header is parsed at once, and each response goes out from one buffer.
+// records the gateway publishes) with the gateway's own publisher (bp::gateway::WirePublisher:
+// the same headers, one NATS connection per I/O thread), waits for the stream's ack and answers
+// 202. No authentication, no body check, no request metrics, no rate limits. The gateway's
+// throughput over this server's is how close it comes to the cost of HTTP plus a durable publish.
+// Its HTTP is the gateway's too (serve<true>): a body that came with its header is parsed at
+// once, and each response goes out from one buffer.
 // Usage: bp_publish_server PORT NATS_URL SUBJECT [THREADS=cores]
 #include <iostream>
 #include <memory>

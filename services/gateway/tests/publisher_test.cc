@@ -274,13 +274,17 @@ TEST_CASE("a message no stream takes fails every request in it", "[integration]"
   CHECK(h.publisher->in_flight() == 0);
 }
 
+namespace {
+
 // Writes of the connection other than the one a test looks for would take a lingering message
 // along: nats-server pings a new client after 2 s (our PONG), and the publisher pings 10 s after
 // connecting. Such a test starts past the first and waits for its outcome no longer than 5 s.
 void past_first_ping() { std::this_thread::sleep_for(2500ms); }
 constexpr auto kBeforeOurPing = 5s;
 
-TEST_CASE("soon after a message the next lingers for later requests; after a quiet spell one goes at once",
+}  // namespace
+
+TEST_CASE("after a quiet spell of the linger a request goes at the end of its turn, without waiting",
           "[integration]") {
   // A linger far longer than the test waits for an outcome: a request held for it would fail
   // the wait.
