@@ -75,9 +75,9 @@ struct Harness {
     return r;
   }
 
-  // Publishes all of `requests` from one handler of the I/O thread (one turn of its loop) and
-  // waits for every outcome.
-  std::vector<PublishOutcome> publish_together(std::vector<PublishRequest> requests) {
+  // Publishes all of `requests` from one handler of the I/O thread (one turn of its loop); the
+  // futures hold their outcomes.
+  std::vector<std::future<PublishOutcome>> post_publishes(std::vector<PublishRequest> requests) {
     std::vector<std::future<PublishOutcome>> futures;
     auto promises = std::make_shared<std::vector<std::promise<PublishOutcome>>>(requests.size());
     for (auto& p : *promises) futures.push_back(p.get_future());
@@ -87,23 +87,23 @@ struct Harness {
                               [promises, i](std::exception_ptr, PublishOutcome o) { (*promises)[i].set_value(std::move(o)); });
       }
     });
+    return futures;
+  }
+
+  // The same, waiting for every outcome.
+  std::vector<PublishOutcome> publish_together(std::vector<PublishRequest> requests) {
     std::vector<PublishOutcome> out;
-    for (auto& f : futures) {
+    for (auto& f : post_publishes(std::move(requests))) {
       REQUIRE(f.wait_for(10s) == std::future_status::ready);
       out.push_back(f.get());
     }
     return out;
   }
 
-  // Publishes `request` from a handler of the I/O thread; the future holds its outcome.
+  // One request, alone in its turn.
   std::future<PublishOutcome> publish_later(PublishRequest request) {
-    auto promise = std::make_shared<std::promise<PublishOutcome>>();
-    auto future = promise->get_future();
-    boost::asio::post(io, [this, promise, request = std::move(request)]() mutable {
-      boost::asio::co_spawn(io, publisher->publish(std::move(request)),
-                            [promise](std::exception_ptr, PublishOutcome o) { promise->set_value(std::move(o)); });
-    });
-    return future;
+    auto futures = post_publishes({std::move(request)});
+    return std::move(futures.front());
   }
 
   // `n` requests of `records` records each to `pipe`, each then given `shape` (a pipe's limits).
