@@ -90,7 +90,10 @@ stops_table() {
 # on this benchmark's VM its counters lose or gain ticks (in 5-s loops they counted 504 and 1,408
 # ticks where 1,046 had passed on two CPUs), while each process's own times add up to what `time`
 # reports.
-all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | ticks_sum children; }
+# A process that exits between the glob and its read makes `cat` fail; under `pipefail` that ended
+# the whole run (twice on 2026-12-07, with a sampler starting `pgrep` twenty times a second beside
+# it). Its time is in its parent's cutime by then, so the sum loses nothing.
+all_ticks() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | ticks_sum children; }
 # open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
 # VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
 # means little without it), VAR_busy to the share of the machine's cores that all its processes
