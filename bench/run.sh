@@ -57,7 +57,25 @@ curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$aut
   -d "{\"type\":\"webhook\",\"name\":\"drain\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/drain\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
-load() { "$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@"; }
+# load LOAD_ARGS...: the load generator's one-line JSON. A load with any answer but 202 is noted in
+# $BP_DATA_DIR/refused for the report: the load generator's req/s counts every answer, and a
+# 503 (a full stream) comes back faster than a 202.
+load() {
+  local out
+  out="$("$bin/bp_loadgen" --seconds="$seconds" --connections="$conns" "$@")" || return
+  grep -q '"status":{"202":[0-9]*}' <<<"$out" ||
+    echo "$(grep -o -- '--url=[^ ]*' <<<"$*") $(grep -o -- '--records=[0-9]*' <<<"$*"): $(grep -o '"status":{[^}]*}' <<<"$out" | cut -d: -f2-)" >>"$BP_DATA_DIR/refused"
+  echo "$out"
+}
+refused_loads() {
+  if [[ -s "$BP_DATA_DIR/refused" ]]; then
+    echo "**Loads answered other than 202** (their req/s, and the ratios and verdicts above, count those answers too):"
+    echo
+    sed 's/^/- /' "$BP_DATA_DIR/refused"
+  else
+    echo "Every request of every load was answered 202."
+  fi
+}
 # kept_rate RESULT: an open loop's req/s, and the rate it was given when it answered less than 98%
 # of it. Each connection keeps one request in flight: once answers take longer on average than
 # connections / rate, the loop falls behind and its latencies grow with its length (not a tail).
@@ -236,6 +254,7 @@ one_thread_small() {
   ingest_buckets "$gw1" >"$BP_DATA_DIR/t1"
 }
 one_thread_hundred() {
+  release_pipe "$pipe"
   server_pid="$gw1_pid" profiled "gateway with one I/O thread: 100 records/request, closed loop" hundred_t1 \
     --url="$gw1/v1/ingest/$pipe" --key="$key" --records=100
 }
@@ -404,6 +423,7 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   server_pid="$floor_pid" open_loop half_floor --url="http://127.0.0.1:$floor_port/x" --records=1 --rate="$half_rate"
   server_pid="$floor1_pid" open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
   one_thread_small
+  release_pipe "$pipe"
   profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
   server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
   one_thread_hundred
@@ -431,6 +451,8 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   echo "| scenario | server µs | nats-server µs | load generator µs |"
   echo "| --- | --- | --- | --- |"
   printf '%s\n' "${cpu_rows[@]}"
+  echo
+  refused_loads
   exit 0
 fi
 ingest_buckets >"$BP_DATA_DIR/h0"
@@ -446,11 +468,16 @@ server_pid="$floor_pid" open_loop half_floor --url="http://127.0.0.1:$floor_port
 server_pid="$floor1_pid" open_loop half_floor1 --url="http://127.0.0.1:$floor1_port/x" --records=1 --rate="$half_rate"
 one_thread_small
 ingest_buckets >"$BP_DATA_DIR/h2"
+# Each 100-record loop writes about 3 GB into the held pipe: the store is emptied before each of
+# the gateway's (stack.sh's release_pipe), and before the delivery scenarios.
+release_pipe "$pipe"
 profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
 server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
 cors="$(load --url="$gw/v1/ingest/$cors_pipe" --origin=https://app.example.com --records=1)"
 one_thread_hundred
 
+release_pipe "$pipe"
+release_pipe "$cors_pipe"
 # shellcheck source=bench/delivery.sh
 source "$repo/bench/delivery.sh"
 delivery_setup
@@ -590,6 +617,8 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo "## Against the targets"
   echo
   targets
+  echo
+  refused_loads
   echo
   echo "Raw results:"
   echo

@@ -52,9 +52,34 @@ new_pipe() {
   local body="$1" id
   id="$(curl -sf -X POST "$gw/v1/pipes" -H "$auth" -H 'Content-Type: application/json' -d "$body" |
     grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)"
-  curl -sf -o /dev/null -X POST "$gw/v1/pipes/$id/destinations" -H "$auth" -H 'Content-Type: application/json' \
-    -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}'
+  hold_pipe "$id"
   echo "$id"
+}
+# hold_pipe PIPE: adds the blocked destination that keeps every record PIPE takes in; its id is
+# kept in $BP_DATA_DIR/held.PIPE for release_pipe.
+hold_pipe() {
+  curl -sf -X POST "$gw/v1/pipes/$1/destinations" -H "$auth" -H 'Content-Type: application/json' \
+    -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}' |
+    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4 >"$BP_DATA_DIR/held.$1"
+}
+# release_pipe PIPE: empties PIPE's part of the store, then holds it again. Its held destination
+# is deleted, and with interest retention its consumer's messages go with it (nats-server
+# removes what no consumer is left to want). A full run ingests more into held pipes than the
+# stream holds (BP_STREAM_MAX_BYTES, 10 GB): on 2026-12-07 its 100-record loops were answered 503
+# for 85% of their requests, and a Postgres fill was accepted nothing. With millions of messages
+# held, nats-server takes longer to delete the consumer than the control-plane waits (5 s): the
+# call answers 503 and nothing changes in Postgres, nats-server finishes the deletion, and a
+# call after that finds the consumer gone and deletes the destination. The `sync` writes back
+# what is left dirty, so that the next scenario does not start under the write-back.
+release_pipe() {
+  local url="$gw/v1/pipes/$1/destinations/$(cat "$BP_DATA_DIR/held.$1")" tries=0
+  until curl -sf -o /dev/null -X DELETE "$url" -H "$auth"; do
+    ((++tries < 30)) || { echo "release_pipe: cannot delete $url" >&2; return 1; }
+    sleep 2
+  done
+  ((tries == 0)) || echo "release_pipe: deleting the held destination of $1 took $((tries + 1)) calls" >&2
+  hold_pipe "$1"
+  sync
 }
 
 # gateway_settings: the stack's gateway settings (BP_* and its allocator setting, decision 0012),
