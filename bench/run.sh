@@ -351,6 +351,24 @@ round_load() { # URL [LOADGEN_ARGS...]: req/s of a closed loop of $round_records
     echo "-"
   fi
 }
+# arm_load ARM: round_load of one arm of the paired rounds: a no-op server (null, null1), a
+# gateway (gw, gw1, gwall, gwmsg, gwnl: the variable of that name holds its URL) or a floor.
+arm_load() {
+  case "$1" in
+    null) round_load "http://127.0.0.1:$null_port/x" ;;
+    null1) round_load "http://127.0.0.1:$null1_port/x" ;;
+    floor) round_load "http://127.0.0.1:$floor_port/x" ;;
+    floor1) round_load "http://127.0.0.1:$floor1_port/x" ;;
+    *) local -n _url="$1"; round_load "$_url/v1/ingest/$pipe" --key="$key" ;;
+  esac
+}
+# round_bound NULL NULL1 JS: a round's bound, the better no-op server, or the buffer's bound (JS)
+# if lower; none if either no-op server failed (the other alone could be the lower).
+round_bound() {
+  awk -v a="$1" -v b="$2" -v j="$3" 'BEGIN {
+    if (a == "-" || b == "-") exit
+    m = (a + 0 > b + 0 ? a : b); if (j != "" && j + 0 < m + 0) m = j; print m + 0 }'
+}
 paired_rounds() {
   local i t order bound floor
   local -A r
@@ -358,25 +376,9 @@ paired_rounds() {
   for ((i = 1; i <= rounds; i++)); do
     order=("${all[@]}")
     ((i % 2)) || order=(floor1 floor gwnl gwmsg gwall gw1 gw null1 null)
-    for t in "${order[@]}"; do
-      case "$t" in
-        null) r[$t]="$(round_load "http://127.0.0.1:$null_port/x")" ;;
-        null1) r[$t]="$(round_load "http://127.0.0.1:$null1_port/x")" ;;
-        gw) r[$t]="$(round_load "$gw/v1/ingest/$pipe" --key="$key")" ;;
-        gw1) r[$t]="$(round_load "$gw1/v1/ingest/$pipe" --key="$key")" ;;
-        gwall) r[$t]="$(round_load "$gwall/v1/ingest/$pipe" --key="$key")" ;;
-        gwmsg) r[$t]="$(round_load "$gwmsg/v1/ingest/$pipe" --key="$key")" ;;
-        gwnl) r[$t]="$(round_load "$gwnl/v1/ingest/$pipe" --key="$key")" ;;
-        floor) r[$t]="$(round_load "http://127.0.0.1:$floor_port/x")" ;;
-        floor1) r[$t]="$(round_load "http://127.0.0.1:$floor1_port/x")" ;;
-      esac
-    done
-    # The bound: the better no-op server, or the buffer's bound if lower; none if either no-op
-    # server failed (the other alone could be the lower). The floor at its best: the better of
-    # the floors that answered, none if neither did.
-    bound="$(awk -v a="${r[null]}" -v b="${r[null1]}" -v j="$(field "$js_one" msg_per_s)" 'BEGIN {
-      if (a == "-" || b == "-") exit
-      m = (a + 0 > b + 0 ? a : b); if (j != "" && j + 0 < m + 0) m = j; print m + 0 }')"
+    for t in "${order[@]}"; do r[$t]="$(arm_load "$t")"; done
+    # The floor at its best: the better of the floors that answered, none if neither did.
+    bound="$(round_bound "${r[null]}" "${r[null1]}" "$(field "$js_one" msg_per_s)")"
     floor="$(awk -v a="${r[floor]}" -v b="${r[floor1]}" 'BEGIN {
       if (a == "-") a = ""; if (b == "-") b = ""; if (a == "" && b == "") exit
       print (a + 0 > b + 0 ? a : b) + 0 }')"
@@ -422,19 +424,8 @@ paired_rounds_hundred() {
     release_pipe "$pipe"
     order=("${all[@]}")
     ((i % 2)) || order=(floor gwnl gw1 gw null1 null)
-    for t in "${order[@]}"; do
-      case "$t" in
-        null) r[$t]="$(round_records=100 round_load "http://127.0.0.1:$null_port/x")" ;;
-        null1) r[$t]="$(round_records=100 round_load "http://127.0.0.1:$null1_port/x")" ;;
-        gw) r[$t]="$(round_records=100 round_load "$gw/v1/ingest/$pipe" --key="$key")" ;;
-        gw1) r[$t]="$(round_records=100 round_load "$gw1/v1/ingest/$pipe" --key="$key")" ;;
-        gwnl) r[$t]="$(round_records=100 round_load "$gwnl/v1/ingest/$pipe" --key="$key")" ;;
-        floor) r[$t]="$(round_records=100 round_load "http://127.0.0.1:$floor_port/x")" ;;
-      esac
-    done
-    bound="$(awk -v a="${r[null]}" -v b="${r[null1]}" -v j="$(field "$js_hundred" msg_per_s)" 'BEGIN {
-      if (a == "-" || b == "-") exit
-      m = (a + 0 > b + 0 ? a : b); if (j != "" && j + 0 < m + 0) m = j; print m + 0 }')"
+    for t in "${order[@]}"; do r[$t]="$(round_records=100 arm_load "$t")"; done
+    bound="$(round_bound "${r[null]}" "${r[null1]}" "$(field "$js_hundred" msg_per_s)")"
     hundred_gw+=("$(percent "${r[gw]}" "$bound")")
     hundred_gw1+=("$(percent "${r[gw1]}" "$bound")")
     hundred_gwnl+=("$(percent "${r[gwnl]}" "$bound")")
