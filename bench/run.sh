@@ -413,7 +413,8 @@ paired_rounds
 # The same for 100 records per request, the measure the 100-record target is judged by (a single
 # 10-s window of each, a minute apart, gave the gateway 55-122% of the bound in five full runs):
 # the two no-op servers, the gateway, the one-thread gateway, the gateway without the linger and
-# the floor, 100 records per request. Each round writes some 3 GB into the held pipe, so its store is emptied first.
+# the floor, 100 records per request. Each round writes some 3 GB into the held pipe, so its
+# store is emptied first.
 hundred_rows=()
 hundred_gw=() hundred_gw1=() hundred_gwnl=() hundred_floor=()
 paired_rounds_hundred() {

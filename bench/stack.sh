@@ -66,7 +66,7 @@ hold_pipe() {
 # is deleted, and with interest retention its consumer's messages go with it (nats-server
 # removes what no consumer is left to want). A full run ingests more into held pipes than the
 # stream holds (BP_STREAM_MAX_BYTES, 10 GB): on 2026-12-07 its 100-record loops were answered 503
-# for 85% of their requests, and a Postgres fill was accepted nothing. With millions of messages
+# for 82-85% of their requests, and a Postgres fill was accepted nothing. With millions of messages
 # held, nats-server takes longer to delete the consumer than the control-plane waits (5 s): the
 # call answers 503 and nothing changes in Postgres, nats-server finishes the deletion, and a
 # call after that finds the consumer gone and deletes the destination. The `sync` writes back
