@@ -152,9 +152,12 @@ Result<int64_t> Client::consumer_backlog(const std::string& stream, const std::s
   return backlog;
 }
 
-Status Client::delete_consumer(const std::string& stream, const std::string& durable) {
+Status Client::delete_consumer(const std::string& stream, const std::string& durable, std::chrono::milliseconds wait) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = std::max<int64_t>(1, wait.count());
+  natsStatus s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), &o, &jerr);
   if (s == NATS_OK || s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) return ok_status();
   return error_from(s, jerr, "cannot delete consumer " + durable);
 }

@@ -5,8 +5,12 @@
 #include <grpcpp/resource_quota.h>
 #include <signal.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "bp/control_plane/grpc_service.h"
 #include "bp/control_plane/rpc_metrics.h"
@@ -30,6 +34,7 @@ const std::vector<config::Setting>& settings() {
       {"BP_DUPLICATE_WINDOW_SECONDS", "600", "how long an Idempotency-Key deduplicates"},
       {"BP_DLQ_MAX_AGE_DAYS", "14", "how long dead letters are kept"},
       {"BP_ACK_WAIT_SECONDS", "30", "redelivery delay of unacked messages (per-destination consumers)"},
+      {"BP_RECONCILE_INTERVAL_SECONDS", "60", "how often consumers are matched to destinations again"},
       {"BP_WORKSPACE_NAME", "default", "workspace created by the bootstrap command"},
       {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
   };
@@ -71,6 +76,40 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   return o;
 }
 
+// Runs the consumer reconcile every `interval` on a thread of its own until destroyed. A failed
+// pass is logged; the next one tries again.
+class PeriodicReconcile {
+ public:
+  PeriodicReconcile(std::shared_ptr<Management> service, std::chrono::seconds interval)
+      : service_(std::move(service)), interval_(interval), thread_([this] { run(); }) {}
+  ~PeriodicReconcile() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
+      lock.unlock();
+      auto report = service_->reconcile_consumers();
+      if (!report) log::warn("consumer reconcile failed", {{"error", report.error().message}});
+      lock.lock();
+    }
+  }
+
+  std::shared_ptr<Management> service_;
+  std::chrono::seconds interval_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the rest is set
+};
+
 int bootstrap(const config::Source& cfg) {
   auto pool = open_database(cfg);
   if (!pool) return fail(pool.error());
@@ -96,6 +135,8 @@ int serve(const config::Source& cfg) {
   if (!pool) return fail(pool.error());
   auto options = topology_options(cfg);
   if (!options) return fail(options.error());
+  auto reconcile_interval = cfg.get_int("BP_RECONCILE_INTERVAL_SECONDS", 1, 86400);
+  if (!reconcile_interval) return fail(reconcile_interval.error());
   auto nats = nats::Client::connect(cfg.get("BP_NATS_URL"), "batchpipe-control-plane");
   if (!nats) return fail(nats.error());
   auto topology = std::make_shared<Topology>(*nats, *options);
@@ -103,6 +144,7 @@ int serve(const config::Source& cfg) {
   auto service =
       std::make_shared<Management>(*pool, std::make_shared<crypto::Keyring>(std::move(keyring).value()), topology);
   if (auto r = service->reconcile_consumers(); !r) return fail(r.error());
+  PeriodicReconcile periodic_reconcile(service, std::chrono::seconds(*reconcile_interval));
 
   GrpcService grpc_service(service);
   grpc::ResourceQuota quota("control-plane");

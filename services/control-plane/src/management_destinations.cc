@@ -210,15 +210,24 @@ Status Management::delete_destination(const Caller& c, const std::string& pipe_i
   if (auto s = check_id("destination", destination_id); !s) return s;
   auto conn = pool_->acquire();
   if (!conn) return conn.take_error();
+  std::vector<std::string> deleted_ids;
   auto deleted = pg::in_transaction(**conn, [&](pg::Connection& tx) -> Status {
     if (auto s = require_pipe(tx, c, pipe_id); !s) return s;
-    auto rows = tx.exec("DELETE FROM destination WHERE id = $1 AND pipe_id = $2", {destination_id, pipe_id});
+    // The row goes before the consumer (decision 0017): nats-server may take longer to delete a
+    // consumer with a deep backlog than the caller waits. The cleanup row remembers the consumer.
+    auto rows = tx.exec(
+        "WITH gone AS (DELETE FROM destination WHERE id = $1 AND pipe_id = $2 RETURNING id) "
+        "INSERT INTO consumer_cleanup (destination_id) SELECT id FROM gone ON CONFLICT DO NOTHING "
+        "RETURNING destination_id",
+        {destination_id, pipe_id});
     if (!rows) return rows.take_error();
-    if (rows->affected() == 0) return Error::not_found("destination not found");
-    return topology_->delete_consumer(destination_id);
+    if (rows->empty()) return Error::not_found("destination not found");
+    deleted_ids.push_back(rows->text(0, "destination_id"));
+    return ok_status();
   });
   if (!deleted) return deleted;
   topology_->publish_change({"destination.deleted", c.workspace_id, pipe_id, destination_id, ""});
+  delete_consumers_of_deleted(**conn, deleted_ids);
   return ok_status();
 }
 

@@ -1,4 +1,6 @@
 // Calls from the other services: ingest lookups, the workers' destination list, runs and usage.
+#include <chrono>
+
 #include "bp/control_plane/management.h"
 #include "bp/control_plane/validation.h"
 #include "bp/log.h"
@@ -116,21 +118,63 @@ Status Management::report_usage(const v1::ReportUsageRequest& r) {
   return ok_status();  // usage of a deleted pipe is dropped on purpose
 }
 
-Result<int> Management::reconcile_consumers() {
+Status Management::delete_consumer_of_deleted(pg::Connection& conn, const std::string& destination_id,
+                                              std::chrono::milliseconds wait) {
+  if (auto s = topology_->delete_consumer(destination_id, wait); !s) return s;
+  auto done = conn.exec("DELETE FROM consumer_cleanup WHERE destination_id = $1", {destination_id});
+  if (!done) return done.take_error();
+  return ok_status();
+}
+
+void Management::delete_consumers_of_deleted(pg::Connection& conn, const std::vector<std::string>& destination_ids) {
+  auto deadline = std::chrono::steady_clock::now() + topology_->options().consumer_delete_wait;
+  for (const auto& id : destination_ids) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    Status s = left.count() > 0 ? delete_consumer_of_deleted(conn, id, left)
+                                : Status(Error::unavailable("no time left to wait for nats-server"));
+    if (!s) {
+      log::warn("consumer of a deleted destination left to the reconcile",
+                {{"destination_id", id}, {"error", s.error().message}});
+    }
+  }
+}
+
+Result<ReconcileReport> Management::reconcile_consumers() {
   auto conn = pool_->acquire();
   if (!conn) return conn.take_error();
+  ReconcileReport report;
   auto rows = (*conn)->exec("SELECT id, pipe_id FROM destination");
   if (!rows) return rows.take_error();
-  int created = 0;
   for (int i = 0; i < rows->size(); ++i) {
-    auto exists = topology_->consumer_exists(rows->text(i, "id"));
+    std::string id = rows->text(i, "id");
+    auto exists = topology_->consumer_exists(id);
     if (!exists) return exists.take_error();
     if (*exists) continue;
-    if (auto s = topology_->create_consumer(rows->text(i, "id"), rows->text(i, "pipe_id")); !s) return s.take_error();
-    log::warn("recreated missing consumer", {{"destination_id", rows->text(i, "id")}});
-    ++created;
+    if (auto s = topology_->create_consumer(id, rows->text(i, "pipe_id")); !s) return s.take_error();
+    // Deleted since it was read? Its deletion may have found no consumer to delete before this
+    // one was made; take it away again.
+    auto still = (*conn)->exec("SELECT 1 FROM destination WHERE id = $1", {id});
+    if (!still) return still.take_error();
+    if (still->empty()) {
+      if (auto s = topology_->delete_consumer(id, std::chrono::seconds(5)); !s) return s.take_error();
+      continue;
+    }
+    log::warn("recreated missing consumer", {{"destination_id", id}});
+    ++report.created;
   }
-  return created;
+  auto left = (*conn)->exec("SELECT destination_id FROM consumer_cleanup ORDER BY deleted_at");
+  if (!left) return left.take_error();
+  for (int i = 0; i < left->size(); ++i) {
+    std::string id = left->text(i, "destination_id");
+    // The library's default wait: nothing waits on this pass but the next one.
+    if (auto s = delete_consumer_of_deleted(**conn, id, std::chrono::seconds(5)); !s) {
+      log::warn("consumer of a deleted destination not deleted yet", {{"destination_id", id}, {"error", s.error().message}});
+      continue;
+    }
+    log::info("deleted the consumer of a deleted destination", {{"destination_id", id}});
+    ++report.removed;
+  }
+  return report;
 }
 
 }  // namespace bp::control_plane

@@ -202,20 +202,28 @@ Result<v1::Pipe> Management::update_pipe(const Caller& c, const v1::UpdatePipeRe
 Status Management::delete_pipe(const Caller& c, const std::string& pipe_id) {
   auto conn = pool_->acquire();
   if (!conn) return conn.take_error();
+  std::vector<std::string> destination_ids;
   auto deleted = pg::in_transaction(**conn, [&](pg::Connection& tx) -> Status {
     if (auto s = require_pipe(tx, c, pipe_id); !s) return s;
-    auto dests = tx.exec("SELECT id FROM destination WHERE pipe_id = $1 FOR UPDATE", {pipe_id});
+    // Locked first: a destination being created on the pipe commits before the statement below
+    // reads the destinations, or fails its foreign key after.
+    if (auto locked = tx.exec("SELECT 1 FROM pipe WHERE id = $1 FOR UPDATE", {pipe_id}); !locked) {
+      return locked.take_error();
+    }
+    // As for one destination (decision 0017): the rows go, cleanup rows remember the consumers.
+    auto dests = tx.exec(
+        "INSERT INTO consumer_cleanup (destination_id) SELECT id FROM destination WHERE pipe_id = $1 "
+        "ON CONFLICT DO NOTHING RETURNING destination_id",
+        {pipe_id});
     if (!dests) return dests.take_error();
     auto gone = tx.exec("DELETE FROM pipe WHERE id = $1 AND workspace_id = $2", {pipe_id, c.workspace_id});
     if (!gone) return gone.take_error();
-    // Consumers go before the commit: if one cannot be deleted the pipe stays, consistent.
-    for (int i = 0; i < dests->size(); ++i) {
-      if (auto s = topology_->delete_consumer(dests->text(i, "id")); !s) return s;
-    }
+    for (int i = 0; i < dests->size(); ++i) destination_ids.push_back(dests->text(i, "destination_id"));
     return ok_status();
   });
   if (!deleted) return deleted;
   topology_->publish_change({"pipe.deleted", c.workspace_id, pipe_id, "", ""});
+  delete_consumers_of_deleted(**conn, destination_ids);
   return ok_status();
 }
 

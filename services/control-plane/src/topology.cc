@@ -37,8 +37,8 @@ Status Topology::create_consumer(const std::string& destination_id, const std::s
   return nats_->ensure_consumer(kIngestStream, spec);
 }
 
-Status Topology::delete_consumer(const std::string& destination_id) {
-  return nats_->delete_consumer(kIngestStream, consumer_name(destination_id));
+Status Topology::delete_consumer(const std::string& destination_id, std::chrono::milliseconds wait) {
+  return nats_->delete_consumer(kIngestStream, consumer_name(destination_id), wait);
 }
 
 Result<bool> Topology::consumer_exists(const std::string& destination_id) {

@@ -1,8 +1,12 @@
 // Destinations: per-type validation, secrets encrypted and redacted, consumers follow destinations.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "bp/control_plane/topology.h"
 #include "bp/json.h"
+#include "bp/testing/environment.h"
 #include "fixture.h"
 
 using namespace bp::control_plane::testing;
@@ -37,6 +41,22 @@ bool consumer_exists(Fixture& f, const std::string& destination_id) {
   auto r = f.nats().consumer_exists(kIngestStream, consumer_name(destination_id));
   REQUIRE(r.ok());
   return *r;
+}
+
+int64_t cleanup_rows(Fixture& f) {
+  auto rows = f.db().exec("SELECT count(*) AS n FROM consumer_cleanup");
+  REQUIRE(rows.ok());
+  return rows->integer(0, "n");
+}
+
+v1::Destination create_destination(Fixture& f, const Workspace& ws, const std::string& pipe_id, const std::string& name) {
+  auto req = postgres_destination(pipe_id);
+  req.set_name(name);
+  v1::Destination d;
+  auto status = f.stub().CreateDestination(f.as(ws.api_key).get(), req, &d);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  return d;
 }
 
 }  // namespace
@@ -199,4 +219,90 @@ TEST_CASE("destinations: status, delete, and consumers removed with the destinat
   delp.set_pipe_id(pipe.id());
   REQUIRE(f.stub().DeletePipe(f.as(ws.api_key).get(), delp, &empty).ok());
   CHECK_FALSE(consumer_exists(f, d2.id()));
+}
+
+TEST_CASE("destinations: deleting answers while nats-server cannot delete the consumer, and the reconcile does it later",
+          "[integration]") {
+  bp::testing::NatsServerProcess server;
+  bp::control_plane::TopologyOptions options;
+  options.consumer_delete_wait = std::chrono::milliseconds(300);
+  Fixture f(server.url(), options);
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  auto other = f.create_pipe(ws, "other");
+  auto kept = create_destination(f, ws, pipe.id(), "kept");
+  auto doomed = create_destination(f, ws, pipe.id(), "doomed");
+  auto on_other = create_destination(f, ws, other.id(), "on-other");
+
+  server.stop();  // as good as a server busy deleting a consumer with millions of messages
+  v1::DeleteDestinationRequest del;
+  del.set_pipe_id(pipe.id());
+  del.set_destination_id(doomed.id());
+  v1::Empty empty;
+  auto status = f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  v1::DeletePipeRequest delp;
+  delp.set_pipe_id(other.id());
+  status = f.stub().DeletePipe(f.as(ws.api_key).get(), delp, &empty);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+
+  // Gone for the user at once; a second deletion finds nothing.
+  v1::GetPipeRequest get;
+  get.set_pipe_id(pipe.id());
+  v1::Pipe left;
+  REQUIRE(f.stub().GetPipe(f.as(ws.api_key).get(), get, &left).ok());
+  REQUIRE(left.destinations_size() == 1);
+  CHECK(left.destinations(0).id() == kept.id());
+  CHECK(f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty).error_code() == grpc::StatusCode::NOT_FOUND);
+  get.set_pipe_id(other.id());
+  CHECK(f.stub().GetPipe(f.as(ws.api_key).get(), get, &left).error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(cleanup_rows(f) == 2);  // both consumers still to delete
+
+  server.start();
+  for (int i = 0; i < 100 && !f.nats().connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(f.nats().connected());
+  for (int i = 0; i < 50 && cleanup_rows(f) > 0; ++i) {
+    auto report = f.service().reconcile_consumers();
+    if (!report) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK(cleanup_rows(f) == 0);
+  CHECK_FALSE(consumer_exists(f, doomed.id()));
+  CHECK_FALSE(consumer_exists(f, on_other.id()));
+  CHECK(consumer_exists(f, kept.id()));
+}
+
+TEST_CASE("destinations: the reconcile deletes consumers left by deletions and makes missing ones", "[integration]") {
+  Fixture f;
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  auto lost = create_destination(f, ws, pipe.id(), "lost");
+  auto left_behind = create_destination(f, ws, pipe.id(), "left-behind");
+  auto untouched = create_destination(f, ws, pipe.id(), "untouched");
+
+  // What a deletion leaves when nats-server never got its request: the row gone, the consumer
+  // there, the cleanup row. And a destination whose consumer JetStream lost.
+  REQUIRE(f.db()
+              .exec("WITH gone AS (DELETE FROM destination WHERE id = $1 RETURNING id) "
+                    "INSERT INTO consumer_cleanup (destination_id) SELECT id FROM gone",
+                    {left_behind.id()})
+              .ok());
+  REQUIRE(f.nats().delete_consumer(kIngestStream, consumer_name(lost.id())).ok());
+  REQUIRE(consumer_exists(f, left_behind.id()));
+
+  auto report = f.service().reconcile_consumers();
+  INFO((report ? "" : report.error().message));
+  REQUIRE(report.ok());
+  CHECK(report->created == 1);
+  CHECK(report->removed == 1);
+  CHECK(consumer_exists(f, lost.id()));
+  CHECK_FALSE(consumer_exists(f, left_behind.id()));
+  CHECK(consumer_exists(f, untouched.id()));
+  CHECK(cleanup_rows(f) == 0);
+
+  auto again = f.service().reconcile_consumers();
+  REQUIRE(again.ok());
+  CHECK(again->created == 0);
+  CHECK(again->removed == 0);
 }

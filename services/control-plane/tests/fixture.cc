@@ -9,22 +9,24 @@
 
 namespace bp::control_plane::testing {
 
-Fixture::Fixture() {
+Fixture::Fixture() : Fixture(bp::testing::nats_url(), TopologyOptions{}) {}
+
+Fixture::Fixture(const std::string& nats_url, TopologyOptions options) {
   auto conn = pg::Connection::connect(database_.url());
   if (!conn) throw std::runtime_error(conn.error().message);
   db_ = std::make_unique<pg::Connection>(std::move(conn).value());
   if (auto m = migrate(*db_); !m) throw std::runtime_error(m.error().message);
 
-  auto nats = nats::Client::connect(bp::testing::nats_url(), "control-plane-test");
+  auto nats = nats::Client::connect(nats_url, "control-plane-test");
   if (!nats) throw std::runtime_error(nats.error().message);
   nats_ = *nats;
-  auto topology = std::make_shared<Topology>(nats_, TopologyOptions{});
-  if (auto s = topology->ensure_streams(); !s) throw std::runtime_error(s.error().message);
+  topology_ = std::make_shared<Topology>(nats_, options);
+  if (auto s = topology_->ensure_streams(); !s) throw std::runtime_error(s.error().message);
 
   auto key = crypto::Keyring::parse_key_text(bp::testing::random_master_key_hex());
   auto keyring = crypto::Keyring::from_keys(*key);
   service_ = std::make_shared<Management>(std::make_shared<pg::Pool>(database_.url(), 4),
-                                       std::make_shared<crypto::Keyring>(std::move(keyring).value()), topology);
+                                       std::make_shared<crypto::Keyring>(std::move(keyring).value()), topology_);
   grpc_service_ = std::make_unique<GrpcService>(service_);
   int port = 0;
   grpc::ServerBuilder builder;

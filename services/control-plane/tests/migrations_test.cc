@@ -24,7 +24,7 @@ TEST_CASE("migrations apply once and are idempotent across restarts", "[integrat
   CHECK(rows->integer(0, "n") == static_cast<int64_t>(control_plane::migrations().size()));
   // The tables the rest of the system relies on exist.
   for (const char* table : {"workspace", "api_key", "pipe", "pipe_limit", "destination", "allowed_origin",
-                            "delivery_run", "usage_counter"}) {
+                            "delivery_run", "usage_counter", "consumer_cleanup"}) {
     auto t = conn->exec("SELECT to_regclass($1) IS NOT NULL AS present", {std::string(table)});
     REQUIRE(t.ok());
     CHECK(t->boolean(0, "present"));

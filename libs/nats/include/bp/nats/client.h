@@ -55,8 +55,11 @@ class Client {
   Status ensure_stream(const StreamSpec& spec);
   // Creates the durable consumer; an existing consumer with that name is left as it is.
   Status ensure_consumer(const std::string& stream, const ConsumerSpec& spec);
-  // Deletes the consumer; one that does not exist counts as deleted.
-  Status delete_consumer(const std::string& stream, const std::string& durable);
+  // Deletes the consumer; one that does not exist counts as deleted. `wait` bounds the wait for
+  // the server's answer: one with a deep backlog can take the server longer than the library's
+  // default 5 s, and a timeout here does not stop the server from finishing.
+  Status delete_consumer(const std::string& stream, const std::string& durable,
+                         std::chrono::milliseconds wait = std::chrono::seconds(5));
   Result<std::vector<std::string>> consumer_names(const std::string& stream);
   Result<bool> consumer_exists(const std::string& stream, const std::string& durable);
   // Messages the consumer has not had acked yet: pending delivery plus delivered and unacked.

@@ -2,9 +2,11 @@
 // adapter over this class; tests call it directly too.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "batchpipe/v1/control_plane.pb.h"
 #include "bp/control_plane/topology.h"
@@ -20,6 +22,12 @@ namespace v1 = ::batchpipe::v1;
 struct Caller {
   std::string workspace_id;
   std::string api_key_id;
+};
+
+// What one pass of the consumer reconcile changed.
+struct ReconcileReport {
+  int created = 0;  // consumers made for destinations that had none
+  int removed = 0;  // consumers of deleted destinations deleted (or found gone)
 };
 
 struct BootstrapResult {
@@ -69,8 +77,11 @@ class Management {
   Result<v1::DeliveryRun> report_delivery_run(const v1::DeliveryRun& run);
   Status report_usage(const v1::ReportUsageRequest& r);
 
-  // Creates missing consumers for existing destinations (e.g. after a JetStream data loss).
-  Result<int> reconcile_consumers();
+  // Creates missing consumers for existing destinations (e.g. after a JetStream data loss) and
+  // deletes the consumers that deleted destinations left behind (nats-server slow or away when
+  // they were deleted: the consumer_cleanup rows). The control-plane runs it at start-up and
+  // then every BP_RECONCILE_INTERVAL_SECONDS; passes are idempotent, so replicas may overlap.
+  Result<ReconcileReport> reconcile_consumers();
   bool nats_healthy() const { return topology_->healthy(); }
   pg::Pool& pool() { return *pool_; }
 
@@ -86,6 +97,13 @@ class Management {
   Status require_destination(const Caller& c, const std::string& pipe_id, const std::string& destination_id);
   // Checks the pipe exists in the workspace (kNotFound otherwise).
   Status require_pipe(pg::Connection& conn, const Caller& c, const std::string& pipe_id);
+  // After the destinations' rows and cleanup rows are committed: deletes their consumers,
+  // waiting at most consumer_delete_wait for all of them, and the cleanup rows of those that
+  // went. What is left is logged and left to the reconcile.
+  void delete_consumers_of_deleted(pg::Connection& conn, const std::vector<std::string>& destination_ids);
+  // Deletes one consumer of a deleted destination, then its consumer_cleanup row.
+  Status delete_consumer_of_deleted(pg::Connection& conn, const std::string& destination_id,
+                                    std::chrono::milliseconds wait);
 
   std::shared_ptr<pg::Pool> pool_;
   std::shared_ptr<crypto::Keyring> keyring_;

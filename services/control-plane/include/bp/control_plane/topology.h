@@ -24,6 +24,10 @@ struct TopologyOptions {
   std::chrono::seconds dead_letter_max_age{std::chrono::hours(24 * 14)};
   std::chrono::seconds ack_wait{30};
   int replicas = 1;
+  // How long a management call waits for nats-server to delete a destination's consumers (all
+  // of a pipe's together). The row is gone by then; a consumer still there is the reconcile's
+  // to remove. Below the gateway's BP_CONTROL_PLANE_TIMEOUT_MS (5 s).
+  std::chrono::milliseconds consumer_delete_wait{2000};
 };
 
 std::string consumer_name(const std::string& destination_id);  // "dest-<uuid>"
@@ -44,8 +48,10 @@ class Topology {
 
   Status ensure_streams();
   Status create_consumer(const std::string& destination_id, const std::string& pipe_id);
-  Status delete_consumer(const std::string& destination_id);
+  // Waits at most `wait` for the server's answer (see TopologyOptions::consumer_delete_wait).
+  Status delete_consumer(const std::string& destination_id, std::chrono::milliseconds wait);
   Result<bool> consumer_exists(const std::string& destination_id);
+  const TopologyOptions& options() const { return options_; }
   // Dead letters of one destination from sequence `from` on.
   Result<std::vector<nats::StoredMessage>> dead_letters(const std::string& pipe_id, const std::string& destination_id,
                                                         uint64_t from, size_t max);
