@@ -5,6 +5,7 @@
 #include "bp/control_plane/validation.h"
 #include "bp/destinations/registry.h"
 #include "bp/json.h"
+#include "bp/log.h"
 #include "bp/uuid.h"
 #include "records.h"
 
@@ -119,6 +120,7 @@ Result<v1::Destination> Management::create_destination(const Caller& c, const v1
   auto sealed = keyring_->seal(parts.secrets_json, id);
   auto conn = pool_->acquire();
   if (!conn) return conn.take_error();
+  bool consumer_requested = false;
   auto created = pg::in_transaction(**conn, [&](pg::Connection& tx) -> Status {
     if (auto s = require_pipe(tx, c, r.pipe_id()); !s) return s;
     auto inserted = tx.exec(
@@ -131,9 +133,20 @@ Result<v1::Destination> Management::create_destination(const Caller& c, const v1
       return inserted.take_error();
     }
     // The consumer exists before the row is visible: records ingested from now on reach it.
+    consumer_requested = true;
     return topology_->create_consumer(id, r.pipe_id());
   });
-  if (!created) return created.take_error();
+  if (!created) {
+    // A request nats-server did not answer in time may still make the consumer (it answers late
+    // while busy, e.g. deleting another consumer with a deep backlog), and one made before a
+    // failed commit stays: either would keep the pipe's records with no destination to take
+    // them. A cleanup row hands it to the reconcile (decision 0017); none is harmless.
+    if (consumer_requested) {
+      auto noted = (*conn)->exec("INSERT INTO consumer_cleanup (destination_id) VALUES ($1) ON CONFLICT DO NOTHING", {id});
+      if (!noted) log::error("cannot note a consumer to clean up", {{"destination_id", id}, {"error", noted.error().message}});
+    }
+    return created.take_error();
+  }
   topology_->publish_change({"destination.created", c.workspace_id, r.pipe_id(), id, ""});
   return load_destination(**conn, r.pipe_id(), id, false);
 }

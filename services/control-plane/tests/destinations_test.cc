@@ -306,3 +306,33 @@ TEST_CASE("destinations: the reconcile deletes consumers left by deletions and m
   CHECK(again->created == 0);
   CHECK(again->removed == 0);
 }
+
+TEST_CASE("destinations: a create that nats-server does not answer fails and leaves no consumer behind",
+          "[integration]") {
+  bp::testing::NatsServerProcess server;
+  Fixture f(server.url(), {});
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+
+  server.stop();
+  v1::Destination d;
+  auto status = f.stub().CreateDestination(f.as(ws.api_key).get(), postgres_destination(pipe.id()), &d);
+  CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  v1::GetPipeRequest get;
+  get.set_pipe_id(pipe.id());
+  v1::Pipe read;
+  REQUIRE(f.stub().GetPipe(f.as(ws.api_key).get(), get, &read).ok());
+  CHECK(read.destinations_size() == 0);
+  CHECK(cleanup_rows(f) == 1);  // its consumer may yet be made by a request answered late
+
+  server.start();
+  for (int i = 0; i < 100 && !f.nats().connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(f.nats().connected());
+  for (int i = 0; i < 50 && cleanup_rows(f) > 0; ++i) {
+    if (!f.service().reconcile_consumers()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK(cleanup_rows(f) == 0);
+  auto consumers = f.nats().consumer_names(kIngestStream);
+  REQUIRE(consumers.ok());
+  CHECK(consumers->empty());
+}
