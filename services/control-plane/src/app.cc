@@ -6,17 +6,15 @@
 #include <signal.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <iostream>
-#include <mutex>
-#include <thread>
 
 #include "bp/control_plane/grpc_service.h"
 #include "bp/control_plane/rpc_metrics.h"
 #include "bp/control_plane/migrations.h"
 #include "bp/ops/prometheus.h"
 #include "bp/log.h"
+#include "bp/periodic.h"
 #include "bp/ops/ops_server.h"
 #include "bp/ops/stop_signals.h"
 
@@ -76,40 +74,6 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   return o;
 }
 
-// Runs the consumer reconcile every `interval` on a thread of its own until destroyed. A failed
-// pass is logged; the next one tries again.
-class PeriodicReconcile {
- public:
-  PeriodicReconcile(std::shared_ptr<Management> service, std::chrono::seconds interval)
-      : service_(std::move(service)), interval_(interval), thread_([this] { run(); }) {}
-  ~PeriodicReconcile() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-
- private:
-  void run() {
-    std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
-      lock.unlock();
-      auto report = service_->reconcile_consumers();
-      if (!report) log::warn("consumer reconcile failed", {{"error", report.error().message}});
-      lock.lock();
-    }
-  }
-
-  std::shared_ptr<Management> service_;
-  std::chrono::seconds interval_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;  // last: starts once the rest is set
-};
-
 int bootstrap(const config::Source& cfg) {
   auto pool = open_database(cfg);
   if (!pool) return fail(pool.error());
@@ -144,7 +108,11 @@ int serve(const config::Source& cfg) {
   auto service =
       std::make_shared<Management>(*pool, std::make_shared<crypto::Keyring>(std::move(keyring).value()), topology);
   if (auto r = service->reconcile_consumers(); !r) return fail(r.error());
-  PeriodicReconcile periodic_reconcile(service, std::chrono::seconds(*reconcile_interval));
+  // Then again and again: a failed pass is logged, and the next one tries again.
+  Periodic reconcile(std::chrono::seconds(*reconcile_interval), [service] {
+    if (auto r = service->reconcile_consumers(); !r) log::warn("consumer reconcile failed", {{"error", r.error().message}});
+    return true;
+  });
 
   GrpcService grpc_service(service);
   grpc::ResourceQuota quota("control-plane");

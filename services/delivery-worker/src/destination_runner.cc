@@ -16,6 +16,7 @@
 #include "bp/delivery_worker/batch_delivery.h"
 #include "bp/delivery_worker/fetch.h"
 #include "bp/log.h"
+#include "bp/periodic.h"
 #include "bp/nats/ingest_message.h"
 #include "bp/uuid.h"
 
@@ -176,40 +177,19 @@ void give_back(natsConnection* nc, PendingBatch& pending) {
 class LeaseKeeper {
  public:
   LeaseKeeper(Leases& leases, std::string id, std::chrono::milliseconds every, std::atomic<bool>& lost)
-      : thread_([this, &leases, id = std::move(id), every, &lost] { keep(leases, id, every, lost); }) {}
-  LeaseKeeper(const LeaseKeeper&) = delete;
-  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
-  ~LeaseKeeper() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
+      : periodic_(every, [&leases, id = std::move(id), every, &lost] {
+          auto started = Clock::now();
+          bool kept = leases.renew(id);
+          auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+          if (took > every / 4) {
+            log::warn("lease renewal was slow", {{"destination_id", id}, {"ms", std::to_string(took.count())}});
+          }
+          if (!kept) lost = true;
+          return kept;
+        }) {}
 
  private:
-  void keep(Leases& leases, const std::string& id, std::chrono::milliseconds every, std::atomic<bool>& lost) {
-    std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, every, [&] { return done_; })) {
-      lock.unlock();
-      auto started = Clock::now();
-      bool kept = leases.renew(id);
-      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-      if (took > every / 4) {
-        log::warn("lease renewal was slow", {{"destination_id", id}, {"ms", std::to_string(took.count())}});
-      }
-      if (!kept) {
-        lost = true;
-        return;
-      }
-      lock.lock();
-    }
-  }
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool done_ = false;
-  std::thread thread_;  // last: it starts once the members it uses exist
+  Periodic periodic_;
 };
 
 }  // namespace
