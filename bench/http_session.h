@@ -32,6 +32,10 @@ boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer a
   // reads and writes, server.cc): Beast's tcp_stream wraps every operation even with no timeout.
   asio::ip::tcp::socket& stream = socket;
   beast::flat_buffer buffer;
+  // A plain Beast server reads header and body in one async_read: it gets room for a 100-record
+  // body from the start, as the gateway makes room once it knows the body's length (a bound must
+  // not read in 512-byte pieces where the gateway does not).
+  if constexpr (!kGatewayHttp) buffer.reserve(64 * 1024);
   std::string wire;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -41,6 +45,7 @@ boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer a
     if constexpr (kGatewayHttp) {
       co_await http::async_read_header(stream, buffer, parser, on_error);
       if (!ec) bp::gateway::parse_buffered_body(parser, buffer, ec);
+      if (!ec && !parser.is_done()) bp::gateway::make_room_for_body(parser, buffer, 64 * 1024);
     }
     if (!ec && !parser.is_done()) co_await http::async_read(stream, buffer, parser, on_error);
     if (ec) break;

@@ -1,6 +1,8 @@
 // Response builders and header helpers shared by every handler.
 #include "bp/gateway/http.h"
 
+#include <algorithm>
+
 #include "bp/json.h"
 
 namespace bp::gateway {
@@ -24,6 +26,13 @@ void parse_buffered_body(http::request_parser<http::string_body>& parser, boost:
   parser.eager(true);
   buffer.consume(parser.put(buffer.data(), ec));
   if (ec == http::error::need_more) ec = {};
+}
+
+void make_room_for_body(const http::request_parser<http::string_body>& parser, boost::beast::flat_buffer& buffer,
+                        size_t max_read) {
+  auto left = parser.content_length_remaining();
+  if (!left) return;
+  buffer.reserve(buffer.size() + static_cast<size_t>(std::min<uint64_t>(*left, max_read)));
 }
 
 void write_response(const Response& res, std::string& out) {

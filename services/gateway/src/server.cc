@@ -137,11 +137,9 @@ asio::awaitable<void> HttpServer::accept_loop() {
 namespace {
 
 constexpr size_t kKeptWireBytes = 64 * 1024;
-// Beast asks the socket for as much as the read buffer has room for (at least 512 bytes), and a
-// body leaves the buffer for the request as it comes, so the buffer never grows: a 30-KB body
-// took about 60 reads (strace, 2026-12-07). Before a body is read the buffer gets room for it, up
-// to kBodyReadBytes; after the request one larger than kKeptReadBytes is given back, so an idle
-// connection holds little.
+// Before a body is read the read buffer gets room for it, up to kBodyReadBytes
+// (make_room_for_body); after the request a buffer larger than kKeptReadBytes is given back, so
+// an idle connection holds little.
 constexpr size_t kBodyReadBytes = 64 * 1024;
 constexpr size_t kKeptReadBytes = 16 * 1024;
 
@@ -211,9 +209,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, size_t thread, Pee
     // the scheduler and a resumption per request).
     if (!ec) parse_buffered_body(parser, buffer, ec);
     if (!ec && !parser.is_done()) {
-      if (auto left = parser.content_length_remaining()) {
-        buffer.reserve(buffer.size() + static_cast<size_t>(std::min<uint64_t>(*left, kBodyReadBytes)));
-      }
+      make_room_for_body(parser, buffer, kBodyReadBytes);
       conn->expires_after(options_.read_timeout);
       co_await http::async_read(stream, buffer, parser, on_error);
     }
