@@ -490,6 +490,7 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   printf '%s\n' "${cpu_rows[@]}"
   echo
   refused_loads
+  release_summary
   exit 0
 fi
 ingest_buckets >"$BP_DATA_DIR/h0"
@@ -662,6 +663,7 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   targets
   echo
   refused_loads
+  release_summary
   echo
   echo "Raw results:"
   echo

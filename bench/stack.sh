@@ -56,30 +56,50 @@ new_pipe() {
   echo "$id"
 }
 # hold_pipe PIPE: adds the blocked destination that keeps every record PIPE takes in; its id is
-# kept in $BP_DATA_DIR/held.PIPE for release_pipe.
+# kept in $BP_DATA_DIR/held.PIPE for release_pipe. Retried every 2 s for a minute: while
+# nats-server deletes a consumer with millions of messages it answers no other JetStream request,
+# and the control-plane answers 503 after 5 s.
 hold_pipe() {
-  curl -sf -X POST "$gw/v1/pipes/$1/destinations" -H "$auth" -H 'Content-Type: application/json' \
+  local tries=0 id=""
+  until id="$(curl -sf -X POST "$gw/v1/pipes/$1/destinations" -H "$auth" -H 'Content-Type: application/json' \
     -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}' |
-    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4 >"$BP_DATA_DIR/held.$1"
+    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)" && [[ -n "$id" ]]; do
+    ((++tries < 30)) || { echo "hold_pipe: cannot add the held destination to $1" >&2; return 1; }
+    sleep 2
+  done
+  echo "$id" >"$BP_DATA_DIR/held.$1"
 }
 # release_pipe PIPE: empties PIPE's part of the store, then holds it again. Its held destination
 # is deleted, and with interest retention its consumer's messages go with it (nats-server
 # removes what no consumer is left to want). A full run ingests more into held pipes than the
 # stream holds (BP_STREAM_MAX_BYTES, 10 GB): on 2026-12-07 its 100-record loops were answered 503
 # for 82-85% of their requests, and a Postgres fill was accepted nothing. With millions of messages
-# held, nats-server takes longer to delete the consumer than the control-plane waits (5 s): the
-# call answers 503 and nothing changes in Postgres, nats-server finishes the deletion, and a
-# call after that finds the consumer gone and deletes the destination. The `sync` writes back
-# what is left dirty, so that the next scenario does not start under the write-back.
+# held, nats-server takes seconds to delete the consumer and answers no other JetStream request
+# meanwhile; the control-plane answers the DELETE before it is done (decision 0017), and
+# hold_pipe retries until nats-server answers again. The two waits go to $BP_DATA_DIR/releases
+# for the report (release_summary). The `sync` writes back what is left dirty, so that the next
+# scenario does not start under the write-back.
 release_pipe() {
-  local url="$gw/v1/pipes/$1/destinations/$(cat "$BP_DATA_DIR/held.$1")" tries=0
+  local url tries=0 t0 t1 t2
+  url="$gw/v1/pipes/$1/destinations/$(cat "$BP_DATA_DIR/held.$1")"
+  t0="$(date +%s%N)"
   until curl -sf -o /dev/null -X DELETE "$url" -H "$auth"; do
     ((++tries < 30)) || { echo "release_pipe: cannot delete $url" >&2; return 1; }
     sleep 2
   done
-  ((tries == 0)) || echo "release_pipe: deleting the held destination of $1 took $((tries + 1)) calls" >&2
+  t1="$(date +%s%N)"
   hold_pipe "$1"
+  t2="$(date +%s%N)"
+  echo "$(((t1 - t0) / 1000000)) $(((t2 - t1) / 1000000))" >>"$BP_DATA_DIR/releases"
   sync
+}
+
+# release_summary: one line on the releases of this run, for the report.
+release_summary() {
+  [[ -s "$BP_DATA_DIR/releases" ]] || return 0
+  sort -n "$BP_DATA_DIR/releases" | awk '
+    { d[NR] = $1; if ($2 > g) g = $2 }
+    END { printf "Releases of held pipes (bench/stack.sh release_pipe): %d; the DELETE answered in %d ms at the median, %d ms at most; the pipe was held again (nats-server answering again) at most %d ms after.\n", NR, d[int((NR + 1) / 2)], d[NR], g }'
 }
 
 # gateway_settings: the stack's gateway settings (BP_* and its allocator setting, decision 0012),
