@@ -100,10 +100,12 @@ svc_config() {
   SVC_READY_URL="http://127.0.0.1:$http_port/readyz"
 }
 
-# The gateway's GLIBC_TUNABLES: the caller's, with glibc.malloc.tcache_count=64 unless they set it.
+# The gateway's GLIBC_TUNABLES: the caller's, with glibc.malloc.tcache_count=64 (decision 0012)
+# and glibc.malloc.trim_threshold=33554432 (decision 0018) unless they set them.
 gateway_tunables() {
   local tunables="${GLIBC_TUNABLES:-}"
   [[ "$tunables" == *glibc.malloc.tcache_count=* ]] || tunables="${tunables:+$tunables:}glibc.malloc.tcache_count=64"
+  [[ "$tunables" == *glibc.malloc.trim_threshold=* ]] || tunables="$tunables:glibc.malloc.trim_threshold=33554432"
   echo "$tunables"
 }
 
