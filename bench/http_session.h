@@ -35,7 +35,8 @@ boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer a
   // A plain Beast server reads header and body in one async_read: it gets room for a 100-record
   // body from the start, as the gateway makes room once it knows the body's length (a bound must
   // not read in 512-byte pieces where the gateway does not).
-  if constexpr (!kGatewayHttp) buffer.reserve(64 * 1024);
+  constexpr size_t kBodyRoom = 64 * 1024;  // as the gateway's kBodyReadBytes
+  if constexpr (!kGatewayHttp) buffer.reserve(kBodyRoom);
   std::string wire;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -45,7 +46,7 @@ boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer a
     if constexpr (kGatewayHttp) {
       co_await http::async_read_header(stream, buffer, parser, on_error);
       if (!ec) bp::gateway::parse_buffered_body(parser, buffer, ec);
-      if (!ec && !parser.is_done()) bp::gateway::make_room_for_body(parser, buffer, 64 * 1024);
+      if (!ec && !parser.is_done()) bp::gateway::make_room_for_body(parser, buffer, kBodyRoom);
     }
     if (!ec && !parser.is_done()) co_await http::async_read(stream, buffer, parser, on_error);
     if (ec) break;

@@ -55,20 +55,28 @@ new_pipe() {
   hold_pipe "$id"
   echo "$id"
 }
+# retrying WHAT COMMAND...: runs COMMAND until it succeeds, every 2 s for a minute; then says it
+# cannot WHAT and fails.
+retrying() {
+  local what="$1" tries=0
+  shift
+  until "$@"; do
+    ((++tries < 30)) || { echo "cannot $what" >&2; return 1; }
+    sleep 2
+  done
+}
+# held_destination PIPE: adds PIPE's held destination and notes its id (one try).
+held_destination() {
+  local id
+  id="$(curl -sf -X POST "$gw/v1/pipes/$1/destinations" -H "$auth" -H 'Content-Type: application/json' \
+    -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}' |
+    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)" && [[ -n "$id" ]] && echo "$id" >"$BP_DATA_DIR/held.$1"
+}
 # hold_pipe PIPE: adds the blocked destination that keeps every record PIPE takes in; its id is
 # kept in $BP_DATA_DIR/held.PIPE for release_pipe. Retried every 2 s for a minute: while
 # nats-server deletes a consumer with millions of messages it answers no other JetStream request,
 # and the control-plane answers 503 after 5 s.
-hold_pipe() {
-  local tries=0 id=""
-  until id="$(curl -sf -X POST "$gw/v1/pipes/$1/destinations" -H "$auth" -H 'Content-Type: application/json' \
-    -d '{"type":"file","name":"held","destination_status":"blocked","config":{"path":"bench"}}' |
-    grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)" && [[ -n "$id" ]]; do
-    ((++tries < 30)) || { echo "hold_pipe: cannot add the held destination to $1" >&2; return 1; }
-    sleep 2
-  done
-  echo "$id" >"$BP_DATA_DIR/held.$1"
-}
+hold_pipe() { retrying "add the held destination to $1" held_destination "$1"; }
 # release_pipe PIPE: empties PIPE's part of the store, then holds it again. Its held destination
 # is deleted, and with interest retention its consumer's messages go with it (nats-server
 # removes what no consumer is left to want). A full run ingests more into held pipes than the
@@ -80,13 +88,10 @@ hold_pipe() {
 # for the report (release_summary). The `sync` writes back what is left dirty, so that the next
 # scenario does not start under the write-back.
 release_pipe() {
-  local url tries=0 t0 t1 t2
+  local url t0 t1 t2
   url="$gw/v1/pipes/$1/destinations/$(cat "$BP_DATA_DIR/held.$1")"
   t0="$(date +%s%N)"
-  until curl -sf -o /dev/null -X DELETE "$url" -H "$auth"; do
-    ((++tries < 30)) || { echo "release_pipe: cannot delete $url" >&2; return 1; }
-    sleep 2
-  done
+  retrying "delete $url" curl -sf -o /dev/null -X DELETE "$url" -H "$auth"
   t1="$(date +%s%N)"
   hold_pipe "$1"
   t2="$(date +%s%N)"

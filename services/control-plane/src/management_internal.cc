@@ -11,6 +11,10 @@ namespace bp::control_plane {
 
 namespace {
 
+// How long a reconcile pass waits for nats-server to delete a consumer: the library's default,
+// since nothing waits on a pass but the next one.
+constexpr std::chrono::seconds kReconcileDeleteWait{5};
+
 // Prefixed to the statements that write delivery runs and usage: their (implicit) transaction's
 // commit does not wait for the WAL to reach the disk. They are records about delivery, not the
 // records (the worker's reporter already drops what it cannot send), and a commit that waited
@@ -156,7 +160,7 @@ Result<ReconcileReport> Management::reconcile_consumers() {
     auto still = (*conn)->exec("SELECT 1 FROM destination WHERE id = $1", {id});
     if (!still) return still.take_error();
     if (still->empty()) {
-      if (auto s = topology_->delete_consumer(id, std::chrono::seconds(5)); !s) return s.take_error();
+      if (auto s = topology_->delete_consumer(id, kReconcileDeleteWait); !s) return s.take_error();
       continue;
     }
     log::warn("recreated missing consumer", {{"destination_id", id}});
@@ -166,8 +170,7 @@ Result<ReconcileReport> Management::reconcile_consumers() {
   if (!left) return left.take_error();
   for (int i = 0; i < left->size(); ++i) {
     std::string id = left->text(i, "destination_id");
-    // The library's default wait: nothing waits on this pass but the next one.
-    if (auto s = delete_consumer_of_deleted(**conn, id, std::chrono::seconds(5)); !s) {
+    if (auto s = delete_consumer_of_deleted(**conn, id, kReconcileDeleteWait); !s) {
       log::warn("consumer of a deleted destination not deleted yet", {{"destination_id", id}, {"error", s.error().message}});
       continue;
     }

@@ -64,9 +64,11 @@ Result<Caller> Management::authenticate(const std::string& key_sha256) {
   return Caller{resolved->workspace_id(), resolved->api_key_id()};
 }
 
-Status Management::require_pipe(pg::Connection& conn, const Caller& c, const std::string& pipe_id) {
+Status Management::require_pipe(pg::Connection& conn, const Caller& c, const std::string& pipe_id, bool lock) {
   if (auto s = check_id("pipe", pipe_id); !s) return s;
-  auto rows = conn.exec("SELECT 1 FROM pipe WHERE id = $1 AND workspace_id = $2", {pipe_id, c.workspace_id});
+  auto rows = conn.exec(lock ? "SELECT 1 FROM pipe WHERE id = $1 AND workspace_id = $2 FOR UPDATE"
+                             : "SELECT 1 FROM pipe WHERE id = $1 AND workspace_id = $2",
+                        {pipe_id, c.workspace_id});
   if (!rows) return rows.take_error();
   if (rows->empty()) return Error::not_found("pipe not found");
   return ok_status();
@@ -204,12 +206,9 @@ Status Management::delete_pipe(const Caller& c, const std::string& pipe_id) {
   if (!conn) return conn.take_error();
   std::vector<std::string> destination_ids;
   auto deleted = pg::in_transaction(**conn, [&](pg::Connection& tx) -> Status {
-    if (auto s = require_pipe(tx, c, pipe_id); !s) return s;
-    // Locked first: a destination being created on the pipe commits before the statement below
-    // reads the destinations, or fails its foreign key after.
-    if (auto locked = tx.exec("SELECT 1 FROM pipe WHERE id = $1 FOR UPDATE", {pipe_id}); !locked) {
-      return locked.take_error();
-    }
+    // Locked: a destination being created on the pipe commits before the statement below reads
+    // the destinations, or fails its foreign key after.
+    if (auto s = require_pipe(tx, c, pipe_id, /*lock=*/true); !s) return s;
     // As for one destination (decision 0017): the rows go, cleanup rows remember the consumers.
     auto dests = tx.exec(
         "INSERT INTO consumer_cleanup (destination_id) SELECT id FROM destination WHERE pipe_id = $1 "

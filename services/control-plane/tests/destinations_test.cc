@@ -59,6 +59,17 @@ v1::Destination create_destination(Fixture& f, const Workspace& ws, const std::s
   return d;
 }
 
+// Starts the test's nats-server again, waits for the fixture to reconnect, then runs reconcile
+// passes until no cleanup row is left (or 50 passes have run).
+void restart_and_reconcile(Fixture& f, bp::testing::NatsServerProcess& server) {
+  server.start();
+  for (int i = 0; i < 100 && !f.nats().connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(f.nats().connected());
+  for (int i = 0; i < 50 && cleanup_rows(f) > 0; ++i) {
+    if (!f.service().reconcile_consumers()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("destinations: created with defaults, secrets redacted, consumer created", "[integration]") {
@@ -260,13 +271,7 @@ TEST_CASE("destinations: deleting answers while nats-server cannot delete the co
   CHECK(f.stub().GetPipe(f.as(ws.api_key).get(), get, &left).error_code() == grpc::StatusCode::NOT_FOUND);
   CHECK(cleanup_rows(f) == 2);  // both consumers still to delete
 
-  server.start();
-  for (int i = 0; i < 100 && !f.nats().connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  REQUIRE(f.nats().connected());
-  for (int i = 0; i < 50 && cleanup_rows(f) > 0; ++i) {
-    auto report = f.service().reconcile_consumers();
-    if (!report) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  restart_and_reconcile(f, server);
   CHECK(cleanup_rows(f) == 0);
   CHECK_FALSE(consumer_exists(f, doomed.id()));
   CHECK_FALSE(consumer_exists(f, on_other.id()));
@@ -325,12 +330,7 @@ TEST_CASE("destinations: a create that nats-server does not answer fails and lea
   CHECK(read.destinations_size() == 0);
   CHECK(cleanup_rows(f) == 1);  // its consumer may yet be made by a request answered late
 
-  server.start();
-  for (int i = 0; i < 100 && !f.nats().connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  REQUIRE(f.nats().connected());
-  for (int i = 0; i < 50 && cleanup_rows(f) > 0; ++i) {
-    if (!f.service().reconcile_consumers()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  restart_and_reconcile(f, server);
   CHECK(cleanup_rows(f) == 0);
   auto consumers = f.nats().consumer_names(kIngestStream);
   REQUIRE(consumers.ok());

@@ -20,13 +20,13 @@ Fixture::Fixture(const std::string& nats_url, TopologyOptions options) {
   auto nats = nats::Client::connect(nats_url, "control-plane-test");
   if (!nats) throw std::runtime_error(nats.error().message);
   nats_ = *nats;
-  topology_ = std::make_shared<Topology>(nats_, options);
-  if (auto s = topology_->ensure_streams(); !s) throw std::runtime_error(s.error().message);
+  auto topology = std::make_shared<Topology>(nats_, options);
+  if (auto s = topology->ensure_streams(); !s) throw std::runtime_error(s.error().message);
 
   auto key = crypto::Keyring::parse_key_text(bp::testing::random_master_key_hex());
   auto keyring = crypto::Keyring::from_keys(*key);
   service_ = std::make_shared<Management>(std::make_shared<pg::Pool>(database_.url(), 4),
-                                       std::make_shared<crypto::Keyring>(std::move(keyring).value()), topology_);
+                                       std::make_shared<crypto::Keyring>(std::move(keyring).value()), topology);
   grpc_service_ = std::make_unique<GrpcService>(service_);
   int port = 0;
   grpc::ServerBuilder builder;

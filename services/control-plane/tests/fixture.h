@@ -37,7 +37,6 @@ class Fixture {
   v1::ControlPlane::Stub& stub() { return *stub_; }
   std::shared_ptr<v1::ControlPlane::StubInterface> stub_shared() { return stub_; }
   Management& service() { return *service_; }
-  Topology& topology() { return *topology_; }
   nats::Client& nats() { return *nats_; }
   pg::Connection& db() { return *db_; }
   const std::string& database_url() const { return database_.url(); }
@@ -49,7 +48,6 @@ class Fixture {
   bp::testing::ScratchDatabase database_;
   std::unique_ptr<pg::Connection> db_;
   std::shared_ptr<nats::Client> nats_;
-  std::shared_ptr<Topology> topology_;
   std::shared_ptr<Management> service_;
   std::unique_ptr<GrpcService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;

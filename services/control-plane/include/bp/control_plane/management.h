@@ -95,8 +95,8 @@ class Management {
   Result<std::string> full_config(pg::Connection& conn, const std::string& destination_id);
   // Checks the destination exists on a pipe of the caller's workspace (kNotFound otherwise).
   Status require_destination(const Caller& c, const std::string& pipe_id, const std::string& destination_id);
-  // Checks the pipe exists in the workspace (kNotFound otherwise).
-  Status require_pipe(pg::Connection& conn, const Caller& c, const std::string& pipe_id);
+  // Checks the pipe exists in the workspace (kNotFound otherwise); `lock` takes its row FOR UPDATE.
+  Status require_pipe(pg::Connection& conn, const Caller& c, const std::string& pipe_id, bool lock = false);
   // After the destinations' rows and cleanup rows are committed: deletes their consumers,
   // waiting at most consumer_delete_wait for all of them, and the cleanup rows of those that
   // went. What is left is logged and left to the reconcile.
