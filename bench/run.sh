@@ -476,6 +476,7 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   one_thread_small
   release_pipe "$pipe"
   profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
+  purge_pipe "$pipe"
   server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
   one_thread_hundred
   paired_rounds_hundred
@@ -524,9 +525,11 @@ server_pid="$floor1_pid" open_loop half_floor1 --url="http://127.0.0.1:$floor1_p
 one_thread_small
 ingest_buckets >"$BP_DATA_DIR/h2"
 # Each 100-record loop writes about 3 GB into the held pipe: the store is emptied before each of
-# the gateway's (stack.sh's release_pipe), and before the delivery scenarios.
+# the gateway's (stack.sh's release_pipe), before the floor's (purge_pipe: it had run against the
+# gateway's 3 GB), and before the delivery scenarios.
 release_pipe "$pipe"
 profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
+purge_pipe "$pipe"
 server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
 cors="$(load --url="$gw/v1/ingest/$cors_pipe" --origin=https://app.example.com --records=1)"
 one_thread_hundred

@@ -101,10 +101,10 @@ release_pipe() {
 
 # purge_pipe PIPE: empties PIPE's part of the store in place (a JetStream purge of its subject,
 # bench/js_purge.cc) and writes back what is left dirty. Faster than release_pipe (1-2 s for a few
-# GB, and the pipe stays held): the 100-record paired rounds empty the pipe before every arm, so
-# that each starts from the same store and page cache. Without it a round's later arms ran
-# against gigabytes written by the earlier ones, and whichever came first after an emptying was
-# fastest: on 2026-12-07, 5-s arms of JetStream publish and the gateway, alternating, took
+# GB, and the pipe stays held): the 100-record paired rounds empty the pipe before every arm, and
+# the floor's 100-record window after the gateway's, so that each starts from the same store and
+# page cache. Without it a round's later arms ran against gigabytes written by the earlier ones,
+# and whichever came first after an emptying was fastest: on 2026-12-07, 5-s arms of JetStream publish and the gateway, alternating, took
 # 17.3-19.0k msg/s and 12.2-12.9k req/s purged before each, and 7.5-20.2k and 6.2-8.2k not.
 purge_pipe() {
   local out
@@ -121,7 +121,7 @@ release_summary() {
     END { printf "Releases of held pipes (bench/stack.sh release_pipe): %d; the DELETE answered in %d ms at the median, %d ms at most; the pipe was held again (nats-server answering again) at most %d ms after.\n", NR, d[int((NR + 1) / 2)], d[NR], g }'
   [[ -s "$BP_DATA_DIR/purges" ]] || return 0
   sort -n "$BP_DATA_DIR/purges" | awk '{ p[NR] = $1 }
-    END { printf "Purges of the held pipe between the arms of the 100-record rounds (bench/stack.sh purge_pipe): %d, %.2f s at the median, %.2f s at most.\n", NR, p[int((NR + 1) / 2)], p[NR] }'
+    END { printf "Purges of the held pipe (bench/stack.sh purge_pipe, before the floor's 100-record window and every arm of the 100-record rounds): %d, %.2f s at the median, %.2f s at most.\n", NR, p[int((NR + 1) / 2)], p[NR] }'
 }
 
 # gateway_settings: the stack's gateway settings (BP_* and its allocator setting, decision 0012),
