@@ -121,7 +121,7 @@ release_summary() {
     END { printf "Releases of held pipes (bench/stack.sh release_pipe): %d; the DELETE answered in %d ms at the median, %d ms at most; the pipe was held again (nats-server answering again) at most %d ms after.\n", NR, d[int((NR + 1) / 2)], d[NR], g }'
   [[ -s "$BP_DATA_DIR/purges" ]] || return 0
   sort -n "$BP_DATA_DIR/purges" | awk '{ p[NR] = $1 }
-    END { printf "Purges of the held pipe (bench/stack.sh purge_pipe, before the floor's 100-record window and every arm of the 100-record rounds): %d, %.2f s at the median, %.2f s at most.\n", NR, p[int((NR + 1) / 2)], p[NR] }'
+    END { printf "Purges of the held pipe (bench/stack.sh purge_pipe, before every arm of the 100-record rounds and the 100-record floor window): %d, %.2f s at the median, %.2f s at most.\n", NR, p[int((NR + 1) / 2)], p[NR] }'
 }
 
 # gateway_settings: the stack's gateway settings (BP_* and its allocator setting, decision 0012),
