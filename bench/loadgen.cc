@@ -58,11 +58,13 @@ struct Options {
   std::string record_ids;  // every request's outcome, with keyed records
   std::string tag;         // prefix of the record keys
   int grid_us = 250;       // open loop: sends go out on this grid (0: each at its own time)
+  double warmup_s = 0;     // requests due in the first warmup_s go to their own percentiles
 };
 
 // What one connection saw; merged into the totals when it ends.
 struct Tally {
   std::vector<double> latencies_ms;
+  std::vector<double> warmup_ms;  // requests due within --warmup-s of the start
   std::map<int, uint64_t> by_status;
   uint64_t connect_errors = 0;  // refused or timed out before anything was sent
   uint64_t broken = 0;          // connection lost with a request in flight: outcome unknown
@@ -74,6 +76,7 @@ struct Tally {
 
   void merge(Tally& t) {
     latencies_ms.insert(latencies_ms.end(), t.latencies_ms.begin(), t.latencies_ms.end());
+    warmup_ms.insert(warmup_ms.end(), t.warmup_ms.begin(), t.warmup_ms.end());
     for (auto [s, n] : t.by_status) by_status[s] += n;
     connect_errors += t.connect_errors;
     broken += t.broken;
@@ -86,9 +89,14 @@ struct Tally {
 
 struct Run {
   Run(const Options& options, Clock::time_point from, Clock::time_point to, double interval)
-      : o(options), start(from), end(to), interval_s(interval) {}
+      : o(options),
+        start(from),
+        warm(from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.warmup_s))),
+        end(to),
+        interval_s(interval) {}
   const Options& o;
   Clock::time_point start;
+  Clock::time_point warm;  // requests due before it are the warm-up's
   Clock::time_point end;  // max() = until stopped
   double interval_s;      // open loop: time between two requests of one connection
   std::atomic<bool> stopping{false};
@@ -212,12 +220,13 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
         break;
       }
       tally.bytes_sent += body_bytes;
-      tally.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count());
-      if (o.slow_ms > 0 && tally.latencies_ms.back() > o.slow_ms) {
+      double latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
+      (sent_at < run.warm ? tally.warmup_ms : tally.latencies_ms).push_back(latency_ms);
+      if (o.slow_ms > 0 && latency_ms > o.slow_ms) {
         // Where a slow request's time went: waiting to be sent (its connection still busy with
         // the one before, in an open loop) or waiting for the answer.
         std::fprintf(stderr, "slow at_ms=%.1f latency_ms=%.1f sent_late_ms=%.1f connection=%d\n",
-                     std::chrono::duration<double, std::milli>(sent_at - run.start).count(), tally.latencies_ms.back(),
+                     std::chrono::duration<double, std::milli>(sent_at - run.start).count(), latency_ms,
                      std::chrono::duration<double, std::milli>(actually_sent - sent_at).count(), index);
       }
       int status = static_cast<int>(res.result_int());
@@ -266,7 +275,8 @@ const char* kUsage =
     "usage: bp_loadgen --url=http://127.0.0.1:8080/v1/ingest/<pipe> [--url=... (more gateways)] [--key=] "
     "[--origin=] [--connections=64] [--threads=1] [--seconds=10 (0: until SIGTERM)] [--rate=0] [--records=1] "
     "[--record-bytes=294] [--timeout-ms=30000] [--slow-ms=0] [--ids-out=file] [--record-ids=file] [--tag=lg<pid>] "
-    "[--grid-us=250 (open loop: sends on this grid; 0: each at its own time)]\n";
+    "[--grid-us=250 (open loop: sends on this grid; 0: each at its own time)] "
+    "[--warmup-s=0 (latencies of requests due in the first seconds reported apart)]\n";
 
 int main(int argc, char** argv) {
   Options o;
@@ -296,6 +306,7 @@ int main(int argc, char** argv) {
       else if (auto v = value("record-ids")) o.record_ids = v;
       else if (auto v = value("tag")) o.tag = v;
       else if (auto v = value("grid-us")) o.grid_us = std::stoi(v);
+      else if (auto v = value("warmup-s")) o.warmup_s = std::stod(v);
       else throw std::invalid_argument(a);
     } catch (const std::exception&) {
       std::cerr << "bp_loadgen: bad argument '" << a << "'\n" << kUsage;
@@ -303,7 +314,8 @@ int main(int argc, char** argv) {
     }
   }
   if (o.targets.empty() || o.connections < 1 || o.threads < 1 || o.records < 1 || o.timeout_ms < 1 ||
-      o.seconds < 0 || o.rate < 0 || o.grid_us < 0) {
+      o.seconds < 0 || o.rate < 0 || o.grid_us < 0 || o.warmup_s < 0 ||
+      (o.seconds > 0 && o.warmup_s >= o.seconds)) {
     std::cerr << kUsage;
     return 2;
   }
@@ -347,9 +359,12 @@ int main(int argc, char** argv) {
 
   Tally& totals = run.totals;
   auto& l = totals.latencies_ms;
+  auto& w = totals.warmup_ms;
   std::sort(l.begin(), l.end());
+  std::sort(w.begin(), w.end());
   uint64_t accepted = totals.by_status[202];
-  double rps = static_cast<double>(l.size()) / elapsed;
+  size_t requests = l.size() + w.size();
+  double rps = static_cast<double>(requests) / elapsed;
   std::string statuses;
   for (auto [s, n] : totals.by_status) statuses += (statuses.empty() ? "" : ",") + ("\"" + std::to_string(s) + "\":" + std::to_string(n));
   uint64_t errors = totals.connect_errors + totals.broken + totals.timeouts;
@@ -357,8 +372,9 @@ int main(int argc, char** argv) {
       "{\"mode\":\"%s\",\"rate\":%.0f,\"connections\":%d,\"records_per_request\":%d,\"body_bytes\":%zu,\"seconds\":%.2f,"
       "\"requests\":%zu,\"req_per_s\":%.0f,\"records_per_s\":%.0f,\"mb_per_s\":%.2f,\"accepted\":%lu,"
       "\"records_accepted\":%lu,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-      "\"errors\":%lu,\"connect_errors\":%lu,\"broken\":%lu,\"timeouts\":%lu,\"status\":{%s},\"started_monotonic_s\":%.6f}\n",
-      o.rate > 0 ? "open" : "closed", o.rate, o.connections, o.records, body.size(), elapsed, l.size(), rps,
+      "\"errors\":%lu,\"connect_errors\":%lu,\"broken\":%lu,\"timeouts\":%lu,\"status\":{%s},\"started_monotonic_s\":%.6f,"
+      "\"warmup_s\":%.1f,\"warmup_requests\":%zu,\"warmup_p99_ms\":%.3f,\"warmup_max_ms\":%.3f}\n",
+      o.rate > 0 ? "open" : "closed", o.rate, o.connections, o.records, body.size(), elapsed, requests, rps,
       rps * o.records, static_cast<double>(totals.bytes_sent) / elapsed / 1e6, static_cast<unsigned long>(accepted),
       static_cast<unsigned long>(accepted * static_cast<uint64_t>(o.records)), percentile(l, 50), percentile(l, 90),
       percentile(l, 99), percentile(l, 99.9), l.empty() ? 0 : l.back(), static_cast<unsigned long>(errors),
@@ -366,7 +382,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long>(totals.timeouts), statuses.c_str(),
       // When the load began on CLOCK_MONOTONIC (steady_clock's clock here), to line it up with a
       // trace taken meanwhile (bench/placement.sh: `perf sched record -k CLOCK_MONOTONIC`).
-      std::chrono::duration<double>(start.time_since_epoch()).count());
+      std::chrono::duration<double>(start.time_since_epoch()).count(), o.warmup_s, w.size(), percentile(w, 99),
+      w.empty() ? 0 : w.back());
   if (!o.ids_out.empty()) {
     std::ofstream out(o.ids_out);
     for (const auto& id : totals.accepted_ids) out << id << "\n";
