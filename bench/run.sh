@@ -87,17 +87,17 @@ kept_rate() {
 # machine: every CPU's real-time watcher late at once by over 5 ms) and where the cores went.
 stops_table() {
   local label var
-  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU of all processes (share of the machine) | cores: server / nats-server / load generator | the whole machine stopped | fixed work, median / slowest µs |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU of all processes (share of the machine) | cores: server / nats-server / load generator | a gateway's active I/O threads before → after | the whole machine stopped | fixed work, median / slowest µs |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for label in "gateway:half" "gateway, while a worker delivers every record:half_delivering" \
     "no-op server (the machine's own tail):half_null" "floor (HTTP + publish + ack):half_floor" \
     "floor with one I/O thread:half_floor1" "gateway with one I/O thread, at half its own peak:half_t1" \
     "gateway without the linger (BP_PUBLISH_LINGER_US=0):half_nolinger"; do
     var="${label##*:}"
     [[ -n "${!var:-}" ]] || continue
-    local -n _stop_json="${var}_stops" _busy_share="${var}_busy" _core_shares="${var}_cores"
-    echo "| ${label%:*} | $(kept_rate "${!var}") | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | ${_core_shares:--} | $(stopped "${_stop_json:-}") | $(field "${_stop_json:-}" median) / $(field "${_stop_json:-}" slowest) |"
-    unset -n _stop_json _busy_share _core_shares
+    local -n _stop_json="${var}_stops" _busy_share="${var}_busy" _core_shares="${var}_cores" _thread_change="${var}_threads"
+    echo "| ${label%:*} | $(kept_rate "${!var}") | $(field "${!var}" p99_ms) | $(field "${!var}" p999_ms) | $(field "${!var}" max_ms) | ${_busy_share:--} | ${_core_shares:--} | ${_thread_change:--} | $(stopped "${_stop_json:-}") | $(field "${_stop_json:-}" median) / $(field "${_stop_json:-}" slowest) |"
+    unset -n _stop_json _busy_share _core_shares _thread_change
   done
 }
 # all_ticks: CPU time (user + system, in clock ticks) that every process now running has used so
@@ -125,9 +125,12 @@ warmup="${BP_BENCH_WARMUP_SECONDS:-1}"
 # used meanwhile (the load generator's included) and VAR_cores to the cores that the server
 # ($server_pid, the gateway by default), nats-server and the load generator each used.
 open_loop() {
-  local -n _out="$1" _stops="$1_stops" _busy="$1_busy" _cores="$1_cores"
-  local all0 all1
+  local -n _out="$1" _stops="$1_stops" _busy="$1_busy" _cores="$1_cores" _threads="$1_threads"
+  local all0 all1 base a0 m0
   shift
+  base=""  # a gateway's base URL (a URL to /v1/ingest/); the no-op server and the floor have no /metrics
+  grep -q -- '--url=http://[^ ]*/v1/ingest/' <<<"$*" && base="$(grep -o -- '--url=http://[^/]*' <<<"$*" | head -n 1 | cut -d= -f2)"
+  a0="$(gateway_metric "$base" bp_gateway_io_threads_active)" m0="$(gateway_metric "$base" bp_gateway_connection_moves_total)"
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
   watcher_pid=$!  # global: cleanup stops it if the load fails
   all0="$(all_ticks)"
@@ -140,7 +143,15 @@ open_loop() {
   wait "$watcher_pid" || true
   watcher_pid=
   _stops="$(cat "$BP_DATA_DIR/stall-watch.json")"
+  # A gateway's active I/O threads before and after, and the connections it moved meanwhile
+  # (decision 0013); "-" for the servers that have no such metrics.
+  _threads="-"
+  if [[ -n "$a0" ]]; then
+    _threads="$a0 → $(gateway_metric "$base" bp_gateway_io_threads_active), $(($(gateway_metric "$base" bp_gateway_connection_moves_total) - m0)) moves"
+  fi
 }
+# gateway_metric BASE_URL NAME: a sample of a gateway's /metrics; empty for a server without it.
+gateway_metric() { [[ -z "$1" ]] || curl -sf "$1/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2; exit }' || true; }
 # stopped WATCH: what bp_stall_watch saw, in words.
 stopped() {
   local n longest total
@@ -482,7 +493,7 @@ half_load() { # URL [LOADGEN_ARGS...]: "P99 WARMUP_P99" (ms) of a round's open l
   fi
 }
 paired_half_rounds() {
-  local i t order
+  local i t order a0 m0 threads
   local -A r w
   for ((i = 1; i <= rounds; i++)); do
     order=(null gw floor)
@@ -491,17 +502,21 @@ paired_half_rounds() {
       case "$t" in
         null) read -r "r[$t]" "w[$t]" < <(half_load "http://127.0.0.1:$null_port/x") ;;
         floor) read -r "r[$t]" "w[$t]" < <(half_load "http://127.0.0.1:$floor_port/x") ;;
-        gw) read -r "r[$t]" "w[$t]" < <(half_load "$gw/v1/ingest/$pipe" --key="$key") ;;
+        gw)
+          a0="$(gateway_metric "$gw" bp_gateway_io_threads_active)" m0="$(gateway_metric "$gw" bp_gateway_connection_moves_total)"
+          read -r "r[$t]" "w[$t]" < <(half_load "$gw/v1/ingest/$pipe" --key="$key")
+          threads="$a0 → $(gateway_metric "$gw" bp_gateway_io_threads_active) threads, $(($(gateway_metric "$gw" bp_gateway_connection_moves_total) - m0)) moves"
+          ;;
       esac
     done
     half_null_p99+=("${r[null]/-/}") half_gw_p99+=("${r[gw]/-/}") half_floor_p99+=("${r[floor]/-/}")
-    half_rows+=("| $i | ${order[*]} | ${r[null]} (${w[null]}) | ${r[gw]} (${w[gw]}) | ${r[floor]} (${w[floor]}) |")
+    half_rows+=("| $i | ${order[*]} | ${r[null]} (${w[null]}) | ${r[gw]} (${w[gw]}; $threads) | ${r[floor]} (${w[floor]}) |")
   done
 }
 # worst V...: the largest of the non-empty values, empty if none.
 worst() { printf '%s\n' "$@" | grep . | sort -n | tail -n 1; }
 half_rounds_table() {
-  echo "| round | order | no-op server, p99 ms (its warm-up's) | gateway, p99 ms (its warm-up's) | floor, p99 ms (its warm-up's) |"
+  echo "| round | order | no-op server, p99 ms (its warm-up's) | gateway, p99 ms (its warm-up's; active I/O threads before → after, connections moved) | floor, p99 ms (its warm-up's) |"
   echo "| --- | --- | --- | --- | --- |"
   printf '%s\n' "${half_rows[@]}"
   echo
