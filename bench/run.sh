@@ -146,9 +146,13 @@ open_loop() {
   # A gateway's active I/O threads before and after, and the connections it moved meanwhile
   # (decision 0013); "-" for the servers that have no such metrics.
   _threads="-"
-  if [[ -n "$a0" ]]; then
-    _threads="$a0 → $(gateway_metric "$base" bp_gateway_io_threads_active), $(($(gateway_metric "$base" bp_gateway_connection_moves_total) - m0)) moves"
-  fi
+  [[ -z "$a0" ]] || _threads="$(thread_change "$base" "$a0" "$m0")"
+}
+# thread_change BASE_URL ACTIVE_BEFORE MOVES_BEFORE: "A → B, N moves" of a gateway since then.
+thread_change() {
+  local m1
+  m1="$(gateway_metric "$1" bp_gateway_connection_moves_total)"
+  echo "$2 → $(gateway_metric "$1" bp_gateway_io_threads_active), $(awk -v a="${3:-}" -v b="$m1" 'BEGIN { if (a == "" || b == "") print "?"; else print b - a }') moves"
 }
 # gateway_metric BASE_URL NAME: a sample of a gateway's /metrics; empty for a server without it.
 gateway_metric() { [[ -z "$1" ]] || curl -sf "$1/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2; exit }' || true; }
@@ -505,7 +509,7 @@ paired_half_rounds() {
         gw)
           a0="$(gateway_metric "$gw" bp_gateway_io_threads_active)" m0="$(gateway_metric "$gw" bp_gateway_connection_moves_total)"
           read -r "r[$t]" "w[$t]" < <(half_load "$gw/v1/ingest/$pipe" --key="$key")
-          threads="$a0 → $(gateway_metric "$gw" bp_gateway_io_threads_active) threads, $(($(gateway_metric "$gw" bp_gateway_connection_moves_total) - m0)) moves"
+          threads="$(thread_change "$gw" "$a0" "$m0")"
           ;;
       esac
     done
