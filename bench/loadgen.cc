@@ -221,7 +221,9 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
       }
       tally.bytes_sent += body_bytes;
       double latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
-      (sent_at < run.warm ? tally.warmup_ms : tally.latencies_ms).push_back(latency_ms);
+      // Only with --warmup-s: a closed loop's connections may send before run.start.
+      bool warming = o.warmup_s > 0 && sent_at < run.warm;
+      (warming ? tally.warmup_ms : tally.latencies_ms).push_back(latency_ms);
       if (o.slow_ms > 0 && latency_ms > o.slow_ms) {
         // Where a slow request's time went: waiting to be sent (its connection still busy with
         // the one before, in an open loop) or waiting for the answer.
