@@ -119,6 +119,8 @@ all_ticks() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | ticks_sum childre
 # warm-up's requests are answered and counted but kept out of the loop's percentiles; the report
 # gives their p99 and maximum apart. Its req/s counts the whole run.
 warmup="${BP_BENCH_WARMUP_SECONDS:-1}"
+# with_warmup SECONDS: a load's length with the warm-up on top.
+with_warmup() { awk -v s="$1" -v w="$warmup" 'BEGIN { print s + w }'; }
 # open_loop VAR LOAD_ARGS...: `load` with bp_stall_watch beside it; sets VAR to the load's result,
 # VAR_stops to the watcher's (when the whole machine stopped while the load ran: a latency figure
 # means little without it), VAR_busy to the share of the machine's cores that all its processes
@@ -134,7 +136,7 @@ open_loop() {
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
   watcher_pid=$!  # global: cleanup stops it if the load fails
   all0="$(all_ticks)"
-  seconds=$(awk -v s="$seconds" -v w="$warmup" 'BEGIN { print s + w }') timed_load _out "$@" --warmup-s="$warmup"
+  seconds="$(with_warmup "$seconds")" timed_load _out "$@" --warmup-s="$warmup"
   all1="$(all_ticks)"
   # The load generator has exited by now: its time is in this shell's cutime (all1), and `time`'s.
   _cores="$(awk -v g="$server_ticks" -v n="$nats_ticks" -v hz="$hz" '{ if ($3 > 0) printf "%.2f / %.2f / %.2f", g / hz / $3, n / hz / $3, ($1 + $2) / $3; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
@@ -364,14 +366,12 @@ rounds="${BP_BENCH_ROUNDS:-3}"
 round_seconds="${BP_BENCH_ROUND_SECONDS:-5}"
 round_rows=()
 round_gw=() round_gw1=() round_gwall=() round_gwmsg=() round_gwnl=() round_floor=() round_vs_floor=()
+# all_accepted LOAD_JSON: whether every request of a load was answered 202, with no errors.
+all_accepted() { [[ "$(field "$1" accepted)" == "$(field "$1" requests)" && "$(field "$1" errors)" == 0 ]]; }
 round_load() { # URL [LOADGEN_ARGS...]: req/s of a closed loop of $round_records (1) records; "-" if any answer was not 202
   local out
   out="$(seconds="$round_seconds" load --records="${round_records:-1}" --url="$@")"
-  if [[ "$(field "$out" accepted)" == "$(field "$out" requests)" && "$(field "$out" errors)" == 0 ]]; then
-    field "$out" req_per_s
-  else
-    echo "-"
-  fi
+  if all_accepted "$out"; then field "$out" req_per_s; else echo "-"; fi
 }
 # arm_load ARM: round_load of one arm of the paired rounds: a no-op server (null, null1), a
 # gateway (gw, gw1, gwall, gwmsg, gwnl: the variable of that name holds its URL) or a floor.
@@ -489,12 +489,8 @@ hundred_rounds_table() {
 half_null_p99=() half_gw_p99=() half_floor_p99=() half_rows=()
 half_load() { # URL [LOADGEN_ARGS...]: "P99 WARMUP_P99" (ms) of a round's open loop; "- -" if any answer was not 202
   local out
-  out="$(seconds=$(awk -v s="$round_seconds" -v w="$warmup" 'BEGIN { print s + w }') load --records=1 --rate="$half_rate" --warmup-s="$warmup" --url="$@")"
-  if [[ "$(field "$out" accepted)" == "$(field "$out" requests)" && "$(field "$out" errors)" == 0 ]]; then
-    echo "$(field "$out" p99_ms) $(field "$out" warmup_p99_ms)"
-  else
-    echo "- -"
-  fi
+  out="$(seconds="$(with_warmup "$round_seconds")" load --records=1 --rate="$half_rate" --warmup-s="$warmup" --url="$@")"
+  if all_accepted "$out"; then echo "$(field "$out" p99_ms) $(field "$out" warmup_p99_ms)"; else echo "- -"; fi
 }
 paired_half_rounds() {
   local i t order a0 m0 threads

@@ -104,8 +104,9 @@ release_pipe() {
 # GB, and the pipe stays held): the 100-record paired rounds empty the pipe before every arm, and
 # the floor's 100-record window after the gateway's, so that each starts from the same store and
 # page cache. Without it a round's later arms ran against gigabytes written by the earlier ones,
-# and whichever came first after an emptying was fastest: on 2026-12-07, 5-s arms of JetStream publish and the gateway, alternating, took
-# 17.3-19.0k msg/s and 12.2-12.9k req/s purged before each, and 7.5-20.2k and 6.2-8.2k not.
+# and whichever came first after an emptying was fastest: on 2026-12-07, 5-s arms of JetStream
+# publish and the gateway, alternating, took 17.3-19.0k msg/s and 12.2-12.9k req/s purged before
+# each, and 7.5-20.2k and 6.2-8.2k not.
 purge_pipe() {
   local out
   out="$("${bin:?}/bp_js_purge" "nats://127.0.0.1:$BP_NATS_PORT" BP_INGEST "bp.in.$1")" || return
