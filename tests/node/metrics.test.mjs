@@ -68,6 +68,7 @@ test('metrics and probes of the gateway, the control-plane and a worker after tr
   assert.equal(value(gw, 'bp_gateway_io_threads'), 2);
   assert.equal(value(gw, 'bp_gateway_io_threads_active'), 1);
   assert.equal(value(gw, 'bp_gateway_connection_moves_total'), 0);
+  assert.equal(value(gw, 'bp_gateway_io_thread_trials_failed_total'), 0);
   // Ids never become labels.
   assert.ok(!gw.some((s) => Object.values(s.labels).some((v) => v.includes(pipe.id))), 'no pipe id in a label');
 

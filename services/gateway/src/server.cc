@@ -48,6 +48,9 @@ void HttpServer::write_metrics(std::string& out) const {
   prom::sample(out, "bp_gateway_io_threads_active", "", static_cast<uint64_t>(spread_.active()));
   prom::header(out, "bp_gateway_connection_moves_total", "counter", "connections moved to another I/O thread between two requests");
   prom::sample(out, "bp_gateway_connection_moves_total", "", spread_.moves());
+  prom::header(out, "bp_gateway_io_thread_trials_failed_total", "counter",
+               "I/O threads that joined under load and were let go because they answered no more requests");
+  prom::sample(out, "bp_gateway_io_thread_trials_failed_total", "", spread_.failed_trials());
 }
 
 void HttpServer::start() {
@@ -71,6 +74,7 @@ asio::awaitable<void> HttpServer::sample_threads() {
   const size_t n = contexts_.size();
   std::vector<int64_t> last_cpu(n, -1), cpu(n);
   std::vector<double> busy(n);
+  uint64_t last_answered = spread_.answered_total();
   auto last = std::chrono::steady_clock::now();
   auto read = [&] {
     for (size_t i = 0; i < n; ++i) {
@@ -86,6 +90,7 @@ asio::awaitable<void> HttpServer::sample_threads() {
     if (clocks_known_.load(std::memory_order_acquire) < n) continue;  // a thread has not started yet
     auto now = std::chrono::steady_clock::now();
     read();
+    uint64_t answered = spread_.answered_total();
     double wall = std::chrono::duration<double, std::nano>(now - last).count();
     bool complete = wall > 0;
     for (size_t i = 0; i < n; ++i) {
@@ -94,14 +99,19 @@ asio::awaitable<void> HttpServer::sample_threads() {
     }
     if (complete) {
       size_t before = spread_.active();
-      if (size_t after = spread_.sample(busy); after != before) {
+      uint64_t failed = spread_.failed_trials();
+      double rate = static_cast<double>(answered - last_answered) * 1e9 / wall;
+      if (size_t after = spread_.sample(busy, rate); after != before) {
         std::string shares;
         for (double b : busy) shares += (shares.empty() ? "" : " ") + std::to_string(b).substr(0, 4);
-        log::info("I/O threads taking connections", {{"active", std::to_string(after)}, {"busy", shares}});
+        log::info(spread_.failed_trials() > failed ? "I/O threads taking connections: the thread that joined is let go, no more requests were answered with it"
+                                                   : "I/O threads taking connections",
+                  {{"active", std::to_string(after)}, {"busy", shares}, {"requests_per_s", std::to_string(static_cast<uint64_t>(rate))}});
       }
     }
     last = now;
     last_cpu = cpu;
+    last_answered = answered;
   }
 }
 
@@ -235,6 +245,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, size_t thread, Pee
     conn->expires_after(options_.read_timeout);
     write_response(res, wire);
     co_await asio::async_write(stream, asio::buffer(wire), on_error);
+    spread_.answered(thread);
     if (wire.capacity() > kKeptWireBytes) std::string().swap(wire);  // e.g. after a /metrics page
     if (buffer.capacity() > kKeptReadBytes && buffer.size() <= kKeptReadBytes) buffer.shrink_to_fit();
     if (ec || !res.keep_alive()) break;

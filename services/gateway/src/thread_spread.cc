@@ -9,11 +9,13 @@ ThreadSpread::ThreadSpread(size_t threads, SpreadPolicy policy)
       policy_(policy),
       active_(policy.by_load ? 1 : threads_),
       connections_(new std::atomic<size_t>[threads_]),
-      shrink_wait_(policy.shrink_after) {
+      answered_(new Counter[threads_]),
+      shrink_wait_(policy.shrink_after),
+      hold_wait_(policy.hold_after) {
   for (size_t i = 0; i < threads_; ++i) connections_[i] = 0;
 }
 
-size_t ThreadSpread::sample(std::span<const double> busy) {
+size_t ThreadSpread::sample(std::span<const double> busy, double answered) {
   size_t k = active();
   if (!policy_.by_load || busy.size() != threads_) return k;
   double active_sum = 0, all_sum = 0;
@@ -21,30 +23,64 @@ size_t ThreadSpread::sample(std::span<const double> busy) {
     all_sum += busy[i];
     if (i < k) active_sum += busy[i];
   }
-  // Saturated: the active threads have no time left, so requests queue behind each other. (A
-  // thread that sleeps between bursts is waiting for the rest of the machine: a second thread
-  // would only add wakeups.)
-  bool saturated = k < threads_ && active_sum >= policy_.saturated * static_cast<double>(k);
-  saturated_samples_ = saturated ? saturated_samples_ + 1 : 0;
-  // Spare: one thread fewer would carry everything (also what inactive threads still serve)
-  // without being saturated.
-  bool spare = k > 1 && all_sum < policy_.saturated * static_cast<double>(k - 1);
-  spare_samples_ = spare ? spare_samples_ + 1 : 0;
+  if (since_failed_) ++*since_failed_;
+  if (hold_left_ > 0) --hold_left_;
   // After a shrink, watch for regret_within samples: a grow in that time doubles the wait before
   // the next shrink; none resets it.
   if (since_shrink_ && ++*since_shrink_ > policy_.regret_within) {
     since_shrink_.reset();
     shrink_wait_ = policy_.shrink_after;
   }
-  if (saturated_samples_ >= policy_.grow_after) {
-    if (since_shrink_) shrink_wait_ = std::min(2 * shrink_wait_, policy_.shrink_after_max);
+  if (trial_) {
+    // A thread on trial: nothing else is decided until the verdict.
+    if (++trial_->samples > policy_.trial_skip) trial_->answered += std::max(0.0, answered);
+    if (trial_->samples < policy_.trial_skip + policy_.trial_samples) return k;
+    Trial trial = *trial_;
+    trial_.reset();
+    if (trial.answered / policy_.trial_samples < policy_.trial_gain * trial.before) {
+      bool again = since_failed_ && *since_failed_ <= policy_.hold_max + hold_wait_;
+      hold_wait_ = again ? std::min(2 * hold_wait_, policy_.hold_max) : policy_.hold_after;
+      hold_left_ = hold_wait_;
+      since_failed_ = 0;
+      failed_trials_.fetch_add(1, std::memory_order_relaxed);
+      active_.store(--k, std::memory_order_relaxed);
+      return k;
+    }
+    // It answers more: it stays. What decides the next shrink is as if it had joined untried.
+    hold_wait_ = policy_.hold_after;
+    since_failed_.reset();
+    if (trial.regret) shrink_wait_ = std::min(2 * shrink_wait_, policy_.shrink_after_max);
+    return k;
+  }
+  // Saturated: the active threads have no time left, so requests queue behind each other.
+  bool saturated = k < threads_ && active_sum >= policy_.saturated * static_cast<double>(k);
+  if (saturated) {
+    ++saturated_samples_;
+    saturated_answered_ = answered < 0 || saturated_answered_ < 0 ? -1 : saturated_answered_ + answered;
+  } else {
+    saturated_samples_ = 0;
+    saturated_answered_ = 0;
+  }
+  // Spare: one thread fewer would carry everything (also what inactive threads still serve)
+  // without being saturated.
+  bool spare = k > 1 && all_sum < policy_.saturated * static_cast<double>(k - 1);
+  spare_samples_ = spare ? spare_samples_ + 1 : 0;
+  if (saturated_samples_ >= policy_.grow_after && hold_left_ == 0) {
+    bool regret = since_shrink_.has_value();
     since_shrink_.reset();
+    if (saturated_answered_ >= 0) {
+      trial_ = Trial{.before = saturated_answered_ / saturated_samples_, .regret = regret};
+    } else if (regret) {
+      shrink_wait_ = std::min(2 * shrink_wait_, policy_.shrink_after_max);
+    }
     ++k;
     saturated_samples_ = spare_samples_ = 0;
+    saturated_answered_ = 0;
   } else if (spare_samples_ >= shrink_wait_) {
     --k;
     since_shrink_ = 0;
     saturated_samples_ = spare_samples_ = 0;
+    saturated_answered_ = 0;
   }
   active_.store(k, std::memory_order_relaxed);
   return k;
@@ -84,5 +120,11 @@ std::optional<size_t> ThreadSpread::move_from(size_t thread) {
 }
 
 void ThreadSpread::closed(size_t thread) { connections_[thread].fetch_sub(1, std::memory_order_relaxed); }
+
+uint64_t ThreadSpread::answered_total() const {
+  uint64_t total = 0;
+  for (size_t i = 0; i < threads_; ++i) total += answered_[i].n.load(std::memory_order_relaxed);
+  return total;
+}
 
 }  // namespace bp::gateway

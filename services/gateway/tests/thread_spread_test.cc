@@ -11,9 +11,9 @@ using bp::gateway::ThreadSpread;
 
 namespace {
 
-size_t feed(ThreadSpread& spread, std::vector<double> busy, int times) {
+size_t feed(ThreadSpread& spread, std::vector<double> busy, int times, double answered = -1) {
   size_t active = spread.active();
-  for (int i = 0; i < times; ++i) active = spread.sample(busy);
+  for (int i = 0; i < times; ++i) active = spread.sample(busy, answered);
   return active;
 }
 
@@ -128,4 +128,74 @@ TEST_CASE("connections leave an inactive thread and even out over the active one
 
   spread.closed(0);
   CHECK(spread.connections_on(0) == 4);
+}
+
+// With the requests answered known (as the server counts them), a thread that joins is on trial.
+// The figures are the benchmark host's (2026-12-07): 1-record requests, one thread at 0.90 of a
+// core answering 53k a second; with two, 40k.
+TEST_CASE("a thread that joins and answers no more requests is let go, and the next waits longer") {
+  ThreadSpread spread(2);
+  for (int i = 0; i < 4; ++i) spread.opened(spread.choose());
+  REQUIRE(feed(spread, {0.90, 0}, 3, 53000) == 2);
+  CHECK(spread.move_from(0) == 1);  // connections move over as usual
+  CHECK(spread.move_from(0) == 1);
+  // Nothing is decided for the trial's ten samples, however idle the two look...
+  CHECK(feed(spread, {0.50, 0.38}, 9, 40000) == 2);
+  // ...and then the verdict: 40k is not 10% more than 53k.
+  CHECK(feed(spread, {0.50, 0.38}, 1, 40000) == 1);
+  CHECK(spread.failed_trials() == 1);
+  CHECK(spread.move_from(1) == 0);  // the connections come back
+  CHECK(spread.move_from(1) == 0);
+  CHECK(spread.connections_on(0) == 4);
+
+  // Saturated again at once: no thread joins for 5 s (50 samples), then one tries again; each
+  // failed trial doubles the wait, up to 60 s.
+  for (int hold : {50, 100, 200, 400, 600, 600}) {
+    CHECK(feed(spread, {0.90, 0}, hold - 1, 53000) == 1);
+    CHECK(feed(spread, {0.90, 0}, 1, 53000) == 2);
+    CHECK(feed(spread, {0.50, 0.38}, 10, 40000) == 1);
+  }
+  CHECK(spread.failed_trials() == 7);
+}
+
+TEST_CASE("a thread that answers more requests stays") {
+  ThreadSpread spread(2);
+  // A thread that never sleeps (100-record requests before decision 0013's read room): 6,000 a
+  // second on one thread at a whole core.
+  REQUIRE(feed(spread, {1.0, 0}, 3, 6000) == 2);
+  // The first two samples are the connections moving over and do not count: 8,000 over the other
+  // eight passes (at least 6,600), though the mean of all ten (6,400) would not.
+  CHECK(feed(spread, {0.5, 0.1}, 2, 0) == 2);
+  CHECK(feed(spread, {0.80, 0.70}, 8, 8000) == 2);
+  CHECK(feed(spread, {0.80, 0.70}, 100, 8000) == 2);
+  CHECK(spread.failed_trials() == 0);
+  // Once the load goes, so does the thread, after the usual second.
+  CHECK(feed(spread, {0.05, 0.05}, 9, 100) == 2);
+  CHECK(feed(spread, {0.05, 0.05}, 1, 100) == 1);
+  // And the next saturation brings it in at once, for a new trial.
+  CHECK(feed(spread, {1.0, 0}, 3, 6000) == 2);
+  CHECK(feed(spread, {0.5, 0.4}, 10, 5000) == 1);
+  CHECK(spread.failed_trials() == 1);
+}
+
+TEST_CASE("a failed trial long after the last one waits the first 5 s again") {
+  ThreadSpread spread(2);
+  REQUIRE(feed(spread, {0.90, 0}, 3, 53000) == 2);
+  REQUIRE(feed(spread, {0.50, 0.38}, 10, 40000) == 1);
+  REQUIRE(feed(spread, {0.90, 0}, 50, 53000) == 2);
+  REQUIRE(feed(spread, {0.50, 0.38}, 10, 40000) == 1);  // the next hold: 10 s
+  // A lighter load until more than a minute after that hold ended: the next failed trial holds 5 s.
+  CHECK(feed(spread, {0.5, 0}, 100 + 600, 30000) == 1);
+  CHECK(feed(spread, {0.90, 0}, 3, 53000) == 2);
+  CHECK(feed(spread, {0.50, 0.38}, 10, 40000) == 1);
+  CHECK(feed(spread, {0.90, 0}, 49, 53000) == 1);
+  CHECK(feed(spread, {0.90, 0}, 1, 53000) == 2);
+}
+
+TEST_CASE("a thread busy with something other than requests joins without a trial it could fail") {
+  // Saturated while answering nothing (the server's own work): 0 requests a second is no loss.
+  ThreadSpread spread(2);
+  REQUIRE(feed(spread, {0.95, 0}, 3, 0) == 2);
+  CHECK(feed(spread, {0.95, 0.2}, 10, 0) == 2);
+  CHECK(spread.failed_trials() == 0);
 }

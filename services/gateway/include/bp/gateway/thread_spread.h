@@ -3,12 +3,12 @@
 // The gateway starts one I/O thread per core, but a thread with little work costs more per request
 // than one with plenty: it runs out of work sooner, sleeps and is woken again, and its NATS
 // connection carries smaller batches (decision 0013). So connections gather on as few threads as
-// keep up with the load: one to begin with, one more whenever the active ones are saturated, one
-// fewer once the rest could carry the load without being saturated. Connections move between threads
-// between two requests, never during one.
+// keep up with the load: one to begin with, one more whenever the active ones are saturated and the
+// one more answers more requests, one fewer once the rest could carry the load without being
+// saturated. Connections move between threads between two requests, never during one.
 //
-// The decisions are plain arithmetic on samples the server takes (each thread's share of a core),
-// so they are tested without threads or clocks.
+// The decisions are plain arithmetic on samples the server takes (each thread's share of a core,
+// the requests answered), so they are tested without threads or clocks.
 #pragma once
 
 #include <atomic>
@@ -24,6 +24,19 @@ struct SpreadPolicy {
   bool by_load = true;      // false: every thread is active (BP_THREAD_SPREAD=all)
   double saturated = 0.90;  // a thread's share of a core at which it has no time to spare
   int grow_after = 3;       // samples in a row of the active threads saturated on average: one more
+  // A thread that joins is on trial (when the server counts the requests answered): after
+  // `trial_skip` samples (the connections move over), the next `trial_samples` must answer
+  // `trial_gain` times the requests a second that the fewer threads answered while saturated. A
+  // saturated thread can be waiting for the rest of the machine (nats-server, the clients on the
+  // same cores): then one more thread only adds wakeups, and fewer requests are answered. A thread
+  // that fails its trial is let go at once, and none joins for `hold_after` samples; twice as long
+  // after each failed trial, up to `hold_max`, unless the hold before it ended more than `hold_max`
+  // samples earlier.
+  int trial_skip = 2;
+  int trial_samples = 8;
+  double trial_gain = 1.10;
+  int hold_after = 50;
+  int hold_max = 600;
   // One fewer when the rest would not be saturated, for this many samples in a row...
   int shrink_after = 10;
   // ...twice as many each time a thread let go is needed again within `regret_within` samples (a
@@ -43,8 +56,10 @@ class ThreadSpread {
   size_t connections_on(size_t thread) const { return connections_[thread].load(std::memory_order_relaxed); }
 
   // One sample: busy[i] is thread i's share of a core since the previous sample (busy.size() ==
-  // threads()). Returns the number of active threads after it.
-  size_t sample(std::span<const double> busy);
+  // threads()); `answered` the requests a second all threads answered since then (negative:
+  // unknown, and a thread that joins stays without a trial). Returns the number of active threads
+  // after it.
+  size_t sample(std::span<const double> busy, double answered = -1);
   // Sets the active count (tests; clamped to [1, threads()]). Only the count changes, so it may
   // run beside sample().
   void set_active(size_t n);
@@ -61,18 +76,43 @@ class ThreadSpread {
   std::optional<size_t> move_from(size_t thread);
   // A connection on `thread` has closed.
   void closed(size_t thread);
+  // A request on `thread` has been answered (called on `thread` only), and all answered so far.
+  void answered(size_t thread) {
+    auto& n = answered_[thread].n;  // one writer: no locked add needed
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  uint64_t answered_total() const;
+  // Trials failed so far (a thread that joined and answered no more: see SpreadPolicy).
+  uint64_t failed_trials() const { return failed_trials_.load(std::memory_order_relaxed); }
 
  private:
   const size_t threads_;
   const SpreadPolicy policy_;
   std::atomic<size_t> active_;
   std::unique_ptr<std::atomic<size_t>[]> connections_;
+  // Each thread's count on a cache line of its own: it is written on every request.
+  struct alignas(64) Counter {
+    std::atomic<uint64_t> n{0};
+  };
+  std::unique_ptr<Counter[]> answered_;
   std::atomic<uint64_t> moves_{0};
+  std::atomic<uint64_t> failed_trials_{0};
   // sample() runs on one thread only.
   int saturated_samples_ = 0;
+  double saturated_answered_ = 0;  // the sum of `answered` over those samples (negative: unknown)
   int spare_samples_ = 0;
   int shrink_wait_;                  // samples of spare capacity before a shrink
   std::optional<int> since_shrink_;  // samples since the last shrink, while watching for regret
+  struct Trial {
+    double before;        // requests a second with one thread fewer, saturated
+    bool regret;          // a thread let go came back soon after (see shrink_after)
+    int samples = 0;      // since it joined
+    double answered = 0;  // the sum over the samples that count
+  };
+  std::optional<Trial> trial_;
+  int hold_left_ = 0;                // samples before a thread may join again
+  int hold_wait_;                    // the hold after the next failed trial
+  std::optional<int> since_failed_;  // samples since the last failed trial
 };
 
 }  // namespace bp::gateway
