@@ -87,7 +87,7 @@ kept_rate() {
 # machine: every CPU's real-time watcher late at once by over 5 ms) and where the cores went.
 stops_table() {
   local label var
-  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU of all processes (share of the machine) | cores: server / nats-server / load generator | a gateway's active I/O threads before → after | the whole machine stopped | fixed work, median / slowest µs |"
+  echo "| open loop at half the peak | req/s | p99 ms | p99.9 ms | max ms | CPU of all processes (share of the machine) | cores: server / nats-server / load generator | a gateway's active I/O threads before → after, connections moved, failed trials | the whole machine stopped | fixed work, median / slowest µs |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for label in "gateway:half" "gateway, while a worker delivers every record:half_delivering" \
     "no-op server (the machine's own tail):half_null" "floor (HTTP + publish + ack):half_floor" \
@@ -128,11 +128,11 @@ with_warmup() { awk -v s="$1" -v w="$warmup" 'BEGIN { print s + w }'; }
 # ($server_pid, the gateway by default), nats-server and the load generator each used.
 open_loop() {
   local -n _out="$1" _stops="$1_stops" _busy="$1_busy" _cores="$1_cores" _threads="$1_threads"
-  local all0 all1 base a0 m0
+  local all0 all1 base before
   shift
   base=""  # a gateway's base URL (a URL to /v1/ingest/); the no-op server and the floor have no /metrics
   grep -q -- '--url=http://[^ ]*/v1/ingest/' <<<"$*" && base="$(grep -o -- '--url=http://[^/]*' <<<"$*" | head -n 1 | cut -d= -f2)"
-  a0="$(gateway_metric "$base" bp_gateway_io_threads_active)" m0="$(gateway_metric "$base" bp_gateway_connection_moves_total)"
+  before="$(thread_state "$base")"
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
   watcher_pid=$!  # global: cleanup stops it if the load fails
   all0="$(all_ticks)"
@@ -145,16 +145,25 @@ open_loop() {
   wait "$watcher_pid" || true
   watcher_pid=
   _stops="$(cat "$BP_DATA_DIR/stall-watch.json")"
-  # A gateway's active I/O threads before and after, and the connections it moved meanwhile
-  # (decision 0013); "-" for the servers that have no such metrics.
-  _threads="-"
-  [[ -z "$a0" ]] || _threads="$(thread_change "$base" "$a0" "$m0")"
+  # A gateway's active I/O threads before and after, the connections it moved meanwhile and its
+  # failed trials (decision 0013); "-" for the servers that have no such metrics.
+  _threads="$(thread_change "$base" "$before")"
 }
-# thread_change BASE_URL ACTIVE_BEFORE MOVES_BEFORE: "A → B, N moves" of a gateway since then.
+# thread_state BASE_URL: "ACTIVE MOVES FAILED_TRIALS" of a gateway's I/O threads (decision 0013),
+# empty for a server without them.
+thread_state() {
+  local a
+  a="$(gateway_metric "$1" bp_gateway_io_threads_active)"
+  [[ -z "$a" ]] || echo "$a $(gateway_metric "$1" bp_gateway_connection_moves_total) $(gateway_metric "$1" bp_gateway_io_thread_trials_failed_total)"
+}
+# thread_change BASE_URL STATE_BEFORE: "A → B, N moves, T failed trials" of a gateway since
+# thread_state gave STATE_BEFORE; "-" if it has no such metrics.
 thread_change() {
-  local m1
-  m1="$(gateway_metric "$1" bp_gateway_connection_moves_total)"
-  echo "$2 → $(gateway_metric "$1" bp_gateway_io_threads_active), $(awk -v a="${3:-}" -v b="$m1" 'BEGIN { if (a == "" || b == "") print "?"; else print b - a }') moves"
+  [[ -n "$2" ]] || { echo "-"; return; }
+  awk -v before="$2" -v after="$(thread_state "$1")" 'BEGIN {
+    split(before, b, " "); n = split(after, a, " ")
+    if (n < 3) { print "?"; exit }
+    printf "%s → %s, %d moves, %d failed trials\n", b[1], a[1], a[2] - b[2], a[3] - b[3] }'
 }
 # gateway_metric BASE_URL NAME: a sample of a gateway's /metrics; empty for a server without it.
 gateway_metric() { [[ -z "$1" ]] || curl -sf "$1/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2; exit }' || true; }
@@ -400,14 +409,22 @@ round_bound() {
     if (a == "-" || b == "-" || j == "-") exit
     m = (a + 0 > b + 0 ? a : b); if (j != "" && j + 0 < m + 0) m = j; print m + 0 }'
 }
+# gateway_arm T: arm_load T; for the default gateway (gw) also its I/O threads' change
+# (thread_change) in gw_threads.
+gateway_arm() {
+  local before
+  [[ "$1" == gw ]] && before="$(thread_state "$gw")"
+  r[$1]="$(arm_load "$1")"
+  [[ "$1" != gw ]] || gw_threads="$(thread_change "$gw" "$before")"
+}
 paired_rounds() {
-  local i t order bound floor
+  local i t order bound floor gw_threads
   local -A r
   local all=(null null1 gw gw1 gwall gwmsg gwnl floor floor1)
   for ((i = 1; i <= rounds; i++)); do
     order=("${all[@]}")
     ((i % 2)) || order=(floor1 floor gwnl gwmsg gwall gw1 gw null1 null)
-    for t in "${order[@]}"; do r[$t]="$(arm_load "$t")"; done
+    for t in "${order[@]}"; do gateway_arm "$t"; done
     # The floor at its best: the better of the floors that answered, none if neither did.
     bound="$(round_bound "${r[null]}" "${r[null1]}" "$(field "$js_one" msg_per_s)")"
     floor="$(awk -v a="${r[floor]}" -v b="${r[floor1]}" 'BEGIN {
@@ -420,7 +437,7 @@ paired_rounds() {
     round_gwnl+=("$(percent "${r[gwnl]}" "$bound")")
     round_floor+=("$(percent "$floor" "$bound")")
     round_vs_floor+=("$(percent "${r[gw1]}" "${r[floor1]}")")
-    round_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[gw]} ($(ratio "${r[gw]}" "$bound")) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwall]} ($(ratio "${r[gwall]}" "$bound")) | ${r[gwmsg]} ($(ratio "${r[gwmsg]}" "$bound")) | ${r[gwnl]} ($(ratio "${r[gwnl]}" "$bound")) | ${r[floor]} / ${r[floor1]} ($(ratio "$floor" "$bound")) |")
+    round_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[gw]} ($(ratio "${r[gw]}" "$bound"); $gw_threads) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwall]} ($(ratio "${r[gwall]}" "$bound")) | ${r[gwmsg]} ($(ratio "${r[gwmsg]}" "$bound")) | ${r[gwnl]} ($(ratio "${r[gwnl]}" "$bound")) | ${r[floor]} / ${r[floor1]} ($(ratio "$floor" "$bound")) |")
   done
 }
 # percent A B: 100 * A / B unrounded, empty when either is missing (a round with a failed load).
@@ -433,7 +450,7 @@ median() {
 }
 shown() { if [[ -n "$1" ]]; then printf '%.1f%%' "$1"; else echo "-"; fi; }
 rounds_table() {
-  echo "| round | order | bound: no-op server, one thread per core / one thread | gateway (of bound) | gateway, one I/O thread (of bound) | gateway, every I/O thread (of bound) | gateway, a message per request (of bound) | gateway, no linger (of bound) | floor / floor with one I/O thread (the better, of bound) |"
+  echo "| round | order | bound: no-op server, one thread per core / one thread | gateway (of bound; active I/O threads before → after, connections moved, failed trials) | gateway, one I/O thread (of bound) | gateway, every I/O thread (of bound) | gateway, a message per request (of bound) | gateway, no linger (of bound) | floor / floor with one I/O thread (the better, of bound) |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${round_rows[@]}"
   echo
@@ -452,7 +469,7 @@ paired_rounds
 hundred_rows=()
 hundred_gw=() hundred_gw1=() hundred_gwnl=() hundred_floor=() hundred_gw_burst=() hundred_js_burst=()
 paired_rounds_hundred() {
-  local i t order bound burst
+  local i t order bound burst gw_threads
   local -A r
   local all=(null null1 js gw gw1 gwnl floor)
   for ((i = 1; i <= rounds; i++)); do
@@ -460,7 +477,7 @@ paired_rounds_hundred() {
     ((i % 2)) || order=(floor gwnl gw1 gw js null1 null)
     for t in "${order[@]}"; do
       purge_pipe "$pipe"
-      r[$t]="$(round_records=100 arm_load "$t")"
+      round_records=100 gateway_arm "$t"
     done
     bound="$(round_bound "${r[null]}" "${r[null1]}" "${r[js]}")"
     burst="$(round_bound "${r[null]}" "${r[null1]}" "$(field "$js_hundred" msg_per_s)")"
@@ -470,11 +487,11 @@ paired_rounds_hundred() {
     hundred_gw1+=("$(percent "${r[gw1]}" "$bound")")
     hundred_gwnl+=("$(percent "${r[gwnl]}" "$bound")")
     hundred_floor+=("$(percent "${r[floor]}" "$bound")")
-    hundred_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[js]} | ${bound:--} | ${r[gw]} ($(ratio "${r[gw]}" "$bound")) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwnl]} ($(ratio "${r[gwnl]}" "$bound")) | ${r[floor]} ($(ratio "${r[floor]}" "$bound")) |")
+    hundred_rows+=("| $i | ${order[*]} | ${r[null]} / ${r[null1]} | ${r[js]} | ${bound:--} | ${r[gw]} ($(ratio "${r[gw]}" "$bound"); $gw_threads) | ${r[gw1]} ($(ratio "${r[gw1]}" "$bound")) | ${r[gwnl]} ($(ratio "${r[gwnl]}" "$bound")) | ${r[floor]} ($(ratio "${r[floor]}" "$bound")) |")
   done
 }
 hundred_rounds_table() {
-  echo "| round | order | no-op server, one thread per core / one thread (req/s of 100 records) | JetStream async publish, msg/s of the same bodies (js) | bound (the better no-op server, or JetStream's if lower) | gateway (of bound) | gateway, one I/O thread (of bound) | gateway, no linger (of bound) | floor (of bound) |"
+  echo "| round | order | no-op server, one thread per core / one thread (req/s of 100 records) | JetStream async publish, msg/s of the same bodies (js) | bound (the better no-op server, or JetStream's if lower) | gateway (of bound; active I/O threads before → after, connections moved, failed trials) | gateway, one I/O thread (of bound) | gateway, no linger (of bound) | floor (of bound) |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${hundred_rows[@]}"
   echo
@@ -493,7 +510,7 @@ half_load() { # URL [LOADGEN_ARGS...]: "P99 WARMUP_P99" (ms) of a round's open l
   if all_accepted "$out"; then echo "$(field "$out" p99_ms) $(field "$out" warmup_p99_ms)"; else echo "- -"; fi
 }
 paired_half_rounds() {
-  local i t order a0 m0 threads
+  local i t order before threads
   local -A r w
   for ((i = 1; i <= rounds; i++)); do
     order=(null gw floor)
@@ -503,9 +520,9 @@ paired_half_rounds() {
         null) read -r "r[$t]" "w[$t]" < <(half_load "http://127.0.0.1:$null_port/x") ;;
         floor) read -r "r[$t]" "w[$t]" < <(half_load "http://127.0.0.1:$floor_port/x") ;;
         gw)
-          a0="$(gateway_metric "$gw" bp_gateway_io_threads_active)" m0="$(gateway_metric "$gw" bp_gateway_connection_moves_total)"
+          before="$(thread_state "$gw")"
           read -r "r[$t]" "w[$t]" < <(half_load "$gw/v1/ingest/$pipe" --key="$key")
-          threads="$(thread_change "$gw" "$a0" "$m0")"
+          threads="$(thread_change "$gw" "$before")"
           ;;
       esac
     done
@@ -516,7 +533,7 @@ paired_half_rounds() {
 # worst V...: the largest of the non-empty values, empty if none.
 worst() { printf '%s\n' "$@" | grep . | sort -n | tail -n 1; }
 half_rounds_table() {
-  echo "| round | order | no-op server, p99 ms (its warm-up's) | gateway, p99 ms (its warm-up's; active I/O threads before → after, connections moved) | floor, p99 ms (its warm-up's) |"
+  echo "| round | order | no-op server, p99 ms (its warm-up's) | gateway, p99 ms (its warm-up's; active I/O threads before → after, connections moved, failed trials) | floor, p99 ms (its warm-up's) |"
   echo "| --- | --- | --- | --- | --- |"
   printf '%s\n' "${half_rows[@]}"
   echo
