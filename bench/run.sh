@@ -501,23 +501,36 @@ hundred_rounds_table() {
 # Paired open loops at half the peak, the measure the p99 target is judged by. A single 10-s
 # window's p99 moves with the machine: the no-op server's own p99 at the same rate was 1.5, 3.1
 # and 5.6 ms in three full runs of 2026-12-07. Each round runs the same open loop (1 record,
-# $half_rate req/s) against the no-op server, the gateway and the floor, back to back, the order
-# reversed every other round; the median of each one's p99s is the figure, the worst beside it.
-half_null_p99=() half_gw_p99=() half_floor_p99=() half_rows=()
+# $half_rate req/s) against the no-op server, the gateway and the floor, back to back, and
+# JetStream's own (bp_js_latency: publishes of the same bodies into the held pipe at the same rate
+# from one connection, each ack timed from its intended send: the buffer's tail, which no 202 can
+# come before), the order reversed every other round; the median of each one's p99s is the
+# figure, the worst beside it.
+half_null_p99=() half_js_p99=() half_gw_p99=() half_floor_p99=() half_rows=()
 half_load() { # URL [LOADGEN_ARGS...]: "P99 WARMUP_P99" (ms) of a round's open loop; "- -" if any answer was not 202
   local out
   out="$(seconds="$(with_warmup "$round_seconds")" load --records=1 --rate="$half_rate" --warmup-s="$warmup" --url="$@")"
   if all_accepted "$out"; then echo "$(field "$out" p99_ms) $(field "$out" warmup_p99_ms)"; else echo "- -"; fi
 }
+# half_js: "P99 WARMUP_P99" (ms) of JetStream's own open loop at $half_rate; "- -" if an ack failed or never came.
+half_js() {
+  local out
+  if out="$("$bin/bp_js_latency" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$((one_body + 2))" "$half_rate" "$round_seconds" "$warmup")"; then
+    echo "$(field "$out" p99_ms) $(field "$out" warmup_p99_ms)"
+  else
+    echo "- -"
+  fi
+}
 paired_half_rounds() {
   local i t order before threads
   local -A r w
   for ((i = 1; i <= rounds; i++)); do
-    order=(null gw floor)
-    ((i % 2)) || order=(floor gw null)
+    order=(null js gw floor)
+    ((i % 2)) || order=(floor gw js null)
     for t in "${order[@]}"; do
       case "$t" in
         null) read -r "r[$t]" "w[$t]" < <(half_load "http://127.0.0.1:$null_port/x") ;;
+        js) read -r "r[$t]" "w[$t]" < <(half_js) ;;
         floor) read -r "r[$t]" "w[$t]" < <(half_load "http://127.0.0.1:$floor_port/x") ;;
         gw)
           before="$(thread_state "$gw")"
@@ -526,18 +539,18 @@ paired_half_rounds() {
           ;;
       esac
     done
-    half_null_p99+=("${r[null]/-/}") half_gw_p99+=("${r[gw]/-/}") half_floor_p99+=("${r[floor]/-/}")
-    half_rows+=("| $i | ${order[*]} | ${r[null]} (${w[null]}) | ${r[gw]} (${w[gw]}; $threads) | ${r[floor]} (${w[floor]}) |")
+    half_null_p99+=("${r[null]/-/}") half_js_p99+=("${r[js]/-/}") half_gw_p99+=("${r[gw]/-/}") half_floor_p99+=("${r[floor]/-/}")
+    half_rows+=("| $i | ${order[*]} | ${r[null]} (${w[null]}) | ${r[js]} (${w[js]}) | ${r[gw]} (${w[gw]}; $threads) | ${r[floor]} (${w[floor]}) |")
   done
 }
 # worst V...: the largest of the non-empty values, empty if none.
 worst() { printf '%s\n' "$@" | grep . | sort -n | tail -n 1; }
 half_rounds_table() {
-  echo "| round | order | no-op server, p99 ms (its warm-up's) | gateway, p99 ms (its warm-up's; active I/O threads before → after, connections moved, failed trials) | floor, p99 ms (its warm-up's) |"
-  echo "| --- | --- | --- | --- | --- |"
+  echo "| round | order | no-op server, p99 ms (its warm-up's) | JetStream publish → ack, no HTTP (js), p99 ms (its warm-up's) | gateway, p99 ms (its warm-up's; active I/O threads before → after, connections moved, failed trials) | floor, p99 ms (its warm-up's) |"
+  echo "| --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${half_rows[@]}"
   echo
-  echo "Median of $rounds rounds of ${round_seconds} s open loops (after a warm-up of $warmup s each) at $half_rate req/s of 1 record: the gateway's p99 $(median "${half_gw_p99[@]}") ms (the worst round $(worst "${half_gw_p99[@]}") ms), the no-op server's $(median "${half_null_p99[@]}") ms (the machine's own tail; worst $(worst "${half_null_p99[@]}") ms), the floor's $(median "${half_floor_p99[@]}") ms."
+  echo "Median of $rounds rounds of ${round_seconds} s open loops (after a warm-up of $warmup s each) at $half_rate req/s of 1 record: the gateway's p99 $(median "${half_gw_p99[@]}") ms (the worst round $(worst "${half_gw_p99[@]}") ms), the no-op server's $(median "${half_null_p99[@]}") ms (the machine's own tail; worst $(worst "${half_null_p99[@]}") ms), JetStream's own publish → ack $(median "${half_js_p99[@]}") ms (the buffer's tail; worst $(worst "${half_js_p99[@]}") ms), the floor's $(median "${half_floor_p99[@]}") ms."
 }
 
 profiled "1 record/request, closed loop" one --url="$gw/v1/ingest/$pipe" --key="$key" --records=1
@@ -658,7 +671,7 @@ targets() {
   echo "| target | measured in this run (the default gateway; one I/O thread beside it) | |"
   echo "| --- | --- | --- |"
   echo "| 1 record/request ≥ 60% of the bound | the median of $rounds paired rounds: $(shown "$(median "${round_gw[@]}")") (one I/O thread $(shown "$(median "${round_gw1[@]}")")); the $seconds-s windows above: $(ratio "$(field "$one" req_per_s)" "$bound_one") (one I/O thread $(ratio "$(field "$one_t1" req_per_s)" "$bound_one")) | $(median_at_least "$(median "${round_gw[@]}")" 60) (the paired median); the floor at its best: $(shown "$(median "${round_floor[@]}")") paired, $(ratio "$(field "$floor_best" req_per_s)" "$bound_one") in the windows above |"
-  echo "| p99 < 5 ms at half the peak | the median of $rounds paired open loops at the load generator: $(median "${half_gw_p99[@]}") ms (the worst $(worst "${half_gw_p99[@]}") ms; the no-op server's, the machine's own tail: $(median "${half_null_p99[@]}") ms); the 10-s open loop above: $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1"); the whole machine stopped during it: $(stopped "$half_stops") | $(value_below "$(median "${half_gw_p99[@]}")" 5) (the paired median)$(awk -v n="$(median "${half_null_p99[@]}")" 'BEGIN { if (n != "" && n + 0 >= 5) print ", where the no-op server'"'"'s own median p99 is at or above the target" }'); the gateway without the linger (BP_PUBLISH_LINGER_US=0) at the same rate: $(field "$half_nolinger" p99_ms) ms; the floor: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
+  echo "| p99 < 5 ms at half the peak | the median of $rounds paired open loops at the load generator: $(median "${half_gw_p99[@]}") ms (the worst $(worst "${half_gw_p99[@]}") ms; the no-op server's, the machine's own tail: $(median "${half_null_p99[@]}") ms; JetStream's own publish → ack, the buffer's tail: $(median "${half_js_p99[@]}") ms); the 10-s open loop above: $(field "$half" p99_ms) ms (one I/O thread, at half its own peak: $(field "$half_t1" p99_ms) ms); inside the gateway $(gateway_side "$BP_DATA_DIR/h0" "$BP_DATA_DIR/h1"); the whole machine stopped during it: $(stopped "$half_stops") | $(value_below "$(median "${half_gw_p99[@]}")" 5) (the paired median)$(awk -v n="$(median "${half_null_p99[@]}")" 'BEGIN { if (n != "" && n + 0 >= 5) print ", where the no-op server'"'"'s own median p99 is at or above the target" }')$(awk -v j="$(median "${half_js_p99[@]}")" 'BEGIN { if (j != "" && j + 0 >= 5) print ", where JetStream'"'"'s own median p99 at the same rate is at or above the target" }'); the gateway without the linger (BP_PUBLISH_LINGER_US=0) at the same rate: $(field "$half_nolinger" p99_ms) ms; the floor: $(field "$half_floor" p99_ms) ms, with one I/O thread $(field "$half_floor1" p99_ms) ms |"
   echo "| 100 records/request ≥ 60% of the bound | the median of $rounds paired rounds: $(shown "$(median "${hundred_gw[@]}")") (one I/O thread $(shown "$(median "${hundred_gw1[@]}")")); the $seconds-s windows above: $(ratio "$(field "$hundred" req_per_s)" "$bound_hundred") (one I/O thread $(ratio "$(field "$hundred_t1" req_per_s)" "$bound_hundred")) | $(median_at_least "$(median "${hundred_gw[@]}")" 60) (the paired median); the floor: $(shown "$(median "${hundred_floor[@]}")") paired, $(ratio "$(field "$floor_hundred" req_per_s)" "$bound_hundred") in the windows above |"
   echo "| Postgres sink ≥ 70% of COPY | $(ratio "$pg_sink_rps" "$pg_copy_rps") (batches of 10000: $(ratio "$pg_big_rps" "$pg_copy_rps"); drained at once, while its fill was still being written back: $(ratio "$pg_at_once_rps" "$pg_copy_rps")) | $(ratio_at_least "$pg_sink_rps" "$pg_copy_rps" 70) |"
   echo "| end-to-end p99 < 1 s | $e2e_p99 ms, $e2e_rows of $e2e_accepted records | $e2e_verdict |"
