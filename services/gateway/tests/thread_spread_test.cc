@@ -199,3 +199,18 @@ TEST_CASE("a thread busy with something other than requests joins without a tria
   CHECK(feed(spread, {0.95, 0.2}, 10, 0) == 2);
   CHECK(spread.failed_trials() == 0);
 }
+
+TEST_CASE("a thread let go too early and tried again is kept twice as long once it passes") {
+  ThreadSpread spread(2);
+  REQUIRE(feed(spread, {1.0, 0}, 3, 6000) == 2);
+  REQUIRE(feed(spread, {0.8, 0.7}, 10, 8000) == 2);  // passes
+  // Two that together take 0.85 of a core: let go after the usual second...
+  CHECK(feed(spread, {0.45, 0.40}, 10, 8000) == 1);
+  // ...but one cannot carry it: back within 3 s, tried, and it passes again. The next shrink
+  // waits 2 s instead of 1.
+  CHECK(feed(spread, {1.0, 0}, 3, 6000) == 2);
+  CHECK(feed(spread, {0.8, 0.7}, 10, 8000) == 2);
+  CHECK(feed(spread, {0.45, 0.40}, 19, 8000) == 2);
+  CHECK(feed(spread, {0.45, 0.40}, 1, 8000) == 1);
+  CHECK(spread.failed_trials() == 0);
+}
