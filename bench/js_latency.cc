@@ -23,10 +23,12 @@
 #include <vector>
 
 #include "bp/nats/client.h"
+#include "open_loop.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using bp::bench::percentile;
 
 struct Run {
   Clock::time_point start;
@@ -55,12 +57,6 @@ void on_ack(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     ++run->acked;
   }
   natsMsg_Destroy(msg);
-}
-
-double percentile(const std::vector<double>& sorted, double p) {  // as bp_loadgen's
-  if (sorted.empty()) return 0;
-  size_t i = static_cast<size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(i, sorted.size() - 1)];
 }
 
 }  // namespace
@@ -111,7 +107,7 @@ int main(int argc, char** argv) {
     }
     if (i < total) {
       auto next = run.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
-      std::this_thread::sleep_until(run.start + grid * ((next - run.start + grid - Clock::duration(1)) / grid));
+      std::this_thread::sleep_until(bp::bench::on_grid(run.start, grid, next));
     }
   }
   natsConnection_Flush(nc);

@@ -29,12 +29,14 @@
 
 #include "bp/asio.h"
 #include "bp/json.h"
+#include "open_loop.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using bp::bench::percentile;
 
 struct Target {
   std::string host;
@@ -158,12 +160,7 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
   // Open loop: this connection's share of the schedule, staggered across connections.
   auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(run.interval_s));
   Clock::time_point intended = run.start + every * index / o.connections;
-  // The first grid point at or after `t` (the grid starts at run.start).
   const auto grid = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(o.grid_us));
-  auto on_grid = [&](Clock::time_point t) {
-    if (grid.count() <= 0 || t <= run.start) return t;
-    return run.start + grid * ((t - run.start + grid - Clock::duration(1)) / grid);
-  };
   auto pause = [&](Clock::time_point until) -> asio::awaitable<void> {
     if (until <= Clock::now()) co_return;
     timer.expires_at(until);
@@ -193,7 +190,7 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
     bool reconnect = false;
     while (!reconnect && !run.over()) {
       if (o.rate > 0) {
-        co_await pause(on_grid(intended));
+        co_await pause(bp::bench::on_grid(run.start, grid, intended));
         if (run.over()) break;
       }
       auto sent_at = o.rate > 0 ? intended : Clock::now();
@@ -253,12 +250,6 @@ asio::awaitable<void> connection(Run& run, const std::string& fixed_body, int in
   }
   std::lock_guard lock(run.mutex);
   run.totals.merge(tally);
-}
-
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t i = static_cast<size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(i, sorted.size() - 1)];
 }
 
 std::optional<Target> parse_url(const std::string& url) {  // http://host:port/path

@@ -74,7 +74,7 @@ asio::awaitable<void> HttpServer::sample_threads() {
   const size_t n = contexts_.size();
   std::vector<int64_t> last_cpu(n, -1), cpu(n);
   std::vector<double> busy(n);
-  uint64_t last_answered = spread_.answered_total();
+  uint64_t last_answered = gateway_->requests();
   auto last = std::chrono::steady_clock::now();
   auto read = [&] {
     for (size_t i = 0; i < n; ++i) {
@@ -90,7 +90,7 @@ asio::awaitable<void> HttpServer::sample_threads() {
     if (clocks_known_.load(std::memory_order_acquire) < n) continue;  // a thread has not started yet
     auto now = std::chrono::steady_clock::now();
     read();
-    uint64_t answered = spread_.answered_total();
+    uint64_t answered = gateway_->requests();
     double wall = std::chrono::duration<double, std::nano>(now - last).count();
     bool complete = wall > 0;
     for (size_t i = 0; i < n; ++i) {
@@ -245,7 +245,6 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, size_t thread, Pee
     conn->expires_after(options_.read_timeout);
     write_response(res, wire);
     co_await asio::async_write(stream, asio::buffer(wire), on_error);
-    spread_.answered(thread);
     if (wire.capacity() > kKeptWireBytes) std::string().swap(wire);  // e.g. after a /metrics page
     if (buffer.capacity() > kKeptReadBytes && buffer.size() <= kKeptReadBytes) buffer.shrink_to_fit();
     if (ec || !res.keep_alive()) break;

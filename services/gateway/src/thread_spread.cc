@@ -9,7 +9,6 @@ ThreadSpread::ThreadSpread(size_t threads, SpreadPolicy policy)
       policy_(policy),
       active_(policy.by_load ? 1 : threads_),
       connections_(new std::atomic<size_t>[threads_]),
-      answered_(new Counter[threads_]),
       shrink_wait_(policy.shrink_after),
       hold_wait_(policy.hold_after) {
   for (size_t i = 0; i < threads_; ++i) connections_[i] = 0;
@@ -23,8 +22,8 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered) {
     all_sum += busy[i];
     if (i < k) active_sum += busy[i];
   }
-  if (since_failed_) ++*since_failed_;
-  if (hold_left_ > 0) --hold_left_;
+  // A failed trial further back than this no longer doubles the next hold.
+  if (since_failed_ && ++*since_failed_ > policy_.hold_max + hold_wait_) since_failed_.reset();
   // After a shrink, watch for regret_within samples: a grow in that time doubles the wait before
   // the next shrink; none resets it.
   if (since_shrink_ && ++*since_shrink_ > policy_.regret_within) {
@@ -38,9 +37,7 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered) {
     Trial trial = *trial_;
     trial_.reset();
     if (trial.answered / policy_.trial_samples < policy_.trial_gain * trial.before) {
-      bool again = since_failed_ && *since_failed_ <= policy_.hold_max + hold_wait_;
-      hold_wait_ = again ? std::min(2 * hold_wait_, policy_.hold_max) : policy_.hold_after;
-      hold_left_ = hold_wait_;
+      hold_wait_ = since_failed_ ? std::min(2 * hold_wait_, policy_.hold_max) : policy_.hold_after;
       since_failed_ = 0;
       failed_trials_.fetch_add(1, std::memory_order_relaxed);
       active_.store(--k, std::memory_order_relaxed);
@@ -65,7 +62,8 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered) {
   // without being saturated.
   bool spare = k > 1 && all_sum < policy_.saturated * static_cast<double>(k - 1);
   spare_samples_ = spare ? spare_samples_ + 1 : 0;
-  if (saturated_samples_ >= policy_.grow_after && hold_left_ == 0) {
+  bool holding = since_failed_ && *since_failed_ < hold_wait_;
+  if (saturated_samples_ >= policy_.grow_after && !holding) {
     bool regret = since_shrink_.has_value();
     since_shrink_.reset();
     if (saturated_answered_ >= 0) {
@@ -120,11 +118,5 @@ std::optional<size_t> ThreadSpread::move_from(size_t thread) {
 }
 
 void ThreadSpread::closed(size_t thread) { connections_[thread].fetch_sub(1, std::memory_order_relaxed); }
-
-uint64_t ThreadSpread::answered_total() const {
-  uint64_t total = 0;
-  for (size_t i = 0; i < threads_; ++i) total += answered_[i].n.load(std::memory_order_relaxed);
-  return total;
-}
 
 }  // namespace bp::gateway

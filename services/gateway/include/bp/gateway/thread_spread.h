@@ -24,7 +24,7 @@ struct SpreadPolicy {
   bool by_load = true;      // false: every thread is active (BP_THREAD_SPREAD=all)
   double saturated = 0.90;  // a thread's share of a core at which it has no time to spare
   int grow_after = 3;       // samples in a row of the active threads saturated on average: one more
-  // A thread that joins is on trial (when the server counts the requests answered): after
+  // A thread that joins is on trial (when the server gives the requests handled): after
   // `trial_skip` samples (the connections move over), the next `trial_samples` must answer
   // `trial_gain` times the requests a second that the fewer threads answered while saturated. A
   // saturated thread can be waiting for the rest of the machine (nats-server, the clients on the
@@ -56,7 +56,7 @@ class ThreadSpread {
   size_t connections_on(size_t thread) const { return connections_[thread].load(std::memory_order_relaxed); }
 
   // One sample: busy[i] is thread i's share of a core since the previous sample (busy.size() ==
-  // threads()); `answered` the requests a second all threads answered since then (negative:
+  // threads()); `answered` the requests a second the gateway handled since then (negative:
   // unknown, and a thread that joins stays without a trial). Returns the number of active threads
   // after it.
   size_t sample(std::span<const double> busy, double answered = -1);
@@ -76,12 +76,6 @@ class ThreadSpread {
   std::optional<size_t> move_from(size_t thread);
   // A connection on `thread` has closed.
   void closed(size_t thread);
-  // A request on `thread` has been answered (called on `thread` only), and all answered so far.
-  void answered(size_t thread) {
-    auto& n = answered_[thread].n;  // one writer: no locked add needed
-    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-  uint64_t answered_total() const;
   // Trials failed so far (a thread that joined and answered no more: see SpreadPolicy).
   uint64_t failed_trials() const { return failed_trials_.load(std::memory_order_relaxed); }
 
@@ -90,11 +84,6 @@ class ThreadSpread {
   const SpreadPolicy policy_;
   std::atomic<size_t> active_;
   std::unique_ptr<std::atomic<size_t>[]> connections_;
-  // Each thread's count on a cache line of its own: it is written on every request.
-  struct alignas(64) Counter {
-    std::atomic<uint64_t> n{0};
-  };
-  std::unique_ptr<Counter[]> answered_;
   std::atomic<uint64_t> moves_{0};
   std::atomic<uint64_t> failed_trials_{0};
   // sample() runs on one thread only.
@@ -110,9 +99,9 @@ class ThreadSpread {
     double answered = 0;  // the sum over the samples that count
   };
   std::optional<Trial> trial_;
-  int hold_left_ = 0;                // samples before a thread may join again
-  int hold_wait_;                    // the hold after the next failed trial
-  std::optional<int> since_failed_;  // samples since the last failed trial
+  // No thread joins while since_failed_ < hold_wait_ (the hold after the last failed trial).
+  int hold_wait_;
+  std::optional<int> since_failed_;  // samples since the last failed trial, while it counts
 };
 
 }  // namespace bp::gateway
