@@ -2,7 +2,9 @@
 // new (one COPY into the table) or partly delivered before (the staging path skips what is there).
 #include <catch2/catch.hpp>
 
+#include <latch>
 #include <regex>
+#include <thread>
 
 #include "bp/json.h"
 #include "bp/pg/connection.h"
@@ -118,5 +120,31 @@ TEST_CASE("postgres sink: backslashes, tabs and line breaks arrive as they were 
   for (int i = 0; i < rows->size(); ++i) {
     CHECK(rows->text(i, "bp_record_id") == ids[static_cast<size_t>(i)]);
     CHECK(rows->text(i, "s") == "back\\slash tab\t nl\n cr\r quote\" \\N end\\");
+  }
+}
+
+// A destination's connections start together (parallel writes), and on a new table each finds it
+// missing: every one of them must write its first batch, none fail on the create of another.
+TEST_CASE("postgres sink: sinks that start together on a new table all write their first batch", "[integration]") {
+  bp::testing::ScratchDatabase db;
+  constexpr int kSinks = 8;
+  for (const std::string table : {"together_a", "together_b", "together_c"}) {
+    std::vector<std::unique_ptr<Sink>> sinks;
+    for (int i = 0; i < kSinks; ++i) sinks.push_back(sink_for(db, table));
+    std::latch start(kSinks);
+    std::vector<std::string> failures(kSinks);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kSinks; ++i) {
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        if (auto failed = sinks[i]->write(batch_of(i * 10, i * 10 + 10))) failures[i] = failed->message;
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < kSinks; ++i) {
+      INFO(table << ", sink " << i << ": " << failures[i]);
+      CHECK(failures[i].empty());
+    }
+    CHECK(table_state(db, table) == std::pair{10L * kSinks, sum(0, 10 * kSinks)});
   }
 }

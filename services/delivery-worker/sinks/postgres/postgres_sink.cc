@@ -11,6 +11,10 @@
 namespace bp::delivery_worker {
 namespace {
 
+// The first key of the advisory lock a table's create takes (the second is the hash of the
+// table's name): a space of its own, so that the lock meets no lock of the user's own on one key.
+constexpr int kCreateLockSpace = 0x42500001;
+
 // Errors worth retrying: the connection, and the server's transient classes.
 bool transient(const Error& e) {
   if (e.code == ErrorCode::kUnavailable) return true;
@@ -100,11 +104,16 @@ class PostgresSink final : public Sink {
   }
 
   std::optional<SinkFailure> prepare_jsonb(pg::Connection& conn) {
-    auto created = conn.exec("CREATE TABLE IF NOT EXISTS " + target_ +
-                             " (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL)");
+    // Connections of one destination (or of several on one table) start together: unserialized,
+    // each CREATE TABLE IF NOT EXISTS finds no table, and all but one fail on pg_type's unique
+    // index (23505) or with 42P07, a failed batch for each. So the create takes a lock on the
+    // table's name first (transaction-scoped: PQexec runs the two statements as one transaction);
+    // the connections that waited for it then find the table.
+    auto created = conn.exec_script("SELECT pg_advisory_xact_lock(" + std::to_string(kCreateLockSpace) + ", hashtext(" +
+                                    pg::quote_literal(target_) + ")); CREATE TABLE IF NOT EXISTS " + target_ +
+                                    " (bp_record_id text PRIMARY KEY, bp_received_at timestamptz NOT NULL, data jsonb NOT NULL)");
     if (!created) {
-      // Two connections of one destination may create the table at the same moment: one of them
-      // then fails on pg_type's unique index (23505) or with 42P07; the retry finds the table.
+      // A table created at the same moment by something that does not take the lock: the retry finds it.
       bool race = created.error().code == ErrorCode::kConflict || pg::sqlstate_of(created.error()) == "42P07";
       return SinkFailure{!race && !transient(created.error()), created.error().message};
     }
