@@ -133,6 +133,7 @@ open_loop() {
   base=""  # a gateway's base URL (a URL to /v1/ingest/); the no-op server and the floor have no /metrics
   grep -q -- '--url=http://[^ ]*/v1/ingest/' <<<"$*" && base="$(grep -o -- '--url=http://[^/]*' <<<"$*" | head -n 1 | cut -d= -f2)"
   before="$(thread_state "$base")"
+  settle
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
   watcher_pid=$!  # global: cleanup stops it if the load fails
   all0="$(all_ticks)"
@@ -186,7 +187,9 @@ best() { if awk -v a="$(field "$1" req_per_s)" -v b="$(field "$2" req_per_s)" 'B
 # thread per core, SINGLE the one with one thread, BEST the better of the two (the bound).
 http_bound() {
   local -n _best="$2" _all="$3" _single="$4"
+  settle
   _all="$(load --url="http://127.0.0.1:$null_port/x" --records="$1")"
+  settle
   _single="$(load --url="http://127.0.0.1:$null1_port/x" --records="$1")"
   _best="$(best "$_all" "$_single")"
 }
@@ -206,6 +209,7 @@ timed_load() {
   local -n _loaded="$1"
   local server="${server_pid:-$gw_pid}" g0 n0
   shift
+  settle
   g0="$(cpu_ticks "$server")" n0="$(cpu_ticks "$nats_pid")"
   TIMEFORMAT='%U %S %R'
   { time _loaded="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
@@ -354,10 +358,13 @@ http_bound 1 one_bound one_bound_all one_bound_single
 http_bound 100 hundred_bound hundred_bound_all hundred_bound_single
 one_body="$(field "$one_bound" body_bytes)"
 hundred_body="$(field "$hundred_bound" body_bytes)"
+settle
 n0="$(cpu_ticks "$nats_pid")"
 js_one="$("$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$((one_body + 2))" 200000)"
+settle
 n1="$(cpu_ticks "$nats_pid")"
 js_hundred="$("$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$hundred_body" 20000)"
+settle
 n2="$(cpu_ticks "$nats_pid")"
 js_like="$(BP_JS_LIKE_GATEWAY=1 "$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$((one_body + 2))" 200000)"
 n3="$(cpu_ticks "$nats_pid")"
@@ -379,6 +386,7 @@ round_gw=() round_gw1=() round_gwall=() round_gwmsg=() round_gwnl=() round_floor
 all_accepted() { [[ "$(field "$1" accepted)" == "$(field "$1" requests)" && "$(field "$1" errors)" == 0 ]]; }
 round_load() { # URL [LOADGEN_ARGS...]: req/s of a closed loop of $round_records (1) records; "-" if any answer was not 202
   local out
+  settle
   out="$(seconds="$round_seconds" load --records="${round_records:-1}" --url="$@")"
   if all_accepted "$out"; then field "$out" req_per_s; else echo "-"; fi
 }
@@ -399,6 +407,7 @@ arm_load() {
 # publish failed.
 js_round() {
   local out
+  settle
   out="$("$bin/bp_js_publish" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$hundred_body" "${round_seconds}s")"
   if [[ "$(field "$out" failed)" == 0 ]]; then field "$out" msg_per_s; else echo "-"; fi
 }
@@ -509,12 +518,14 @@ hundred_rounds_table() {
 half_null_p99=() half_js_p99=() half_gw_p99=() half_floor_p99=() half_rows=()
 half_load() { # URL [LOADGEN_ARGS...]: "P99 WARMUP_P99" (ms) of a round's open loop; "- -" if any answer was not 202
   local out
+  settle
   out="$(seconds="$(with_warmup "$round_seconds")" load --records=1 --rate="$half_rate" --warmup-s="$warmup" --url="$@")"
   if all_accepted "$out"; then echo "$(field "$out" p99_ms) $(field "$out" warmup_p99_ms)"; else echo "- -"; fi
 }
 # half_js: "P99 WARMUP_P99" (ms) of JetStream's own open loop at $half_rate; "- -" if an ack failed or never came.
 half_js() {
   local out
+  settle
   if out="$("$bin/bp_js_latency" "nats://127.0.0.1:$BP_NATS_PORT" "bp.in.$pipe" "$((one_body + 2))" "$half_rate" "$round_seconds" "$warmup")"; then
     echo "$(field "$out" p99_ms) $(field "$out" warmup_p99_ms)"
   else
@@ -606,6 +617,7 @@ if [[ "${BP_BENCH_ONLY:-}" == ingest ]]; then
   echo
   refused_loads
   release_summary
+  settle_summary
   exit 0
 fi
 ingest_buckets >"$BP_DATA_DIR/h0"
@@ -629,6 +641,7 @@ release_pipe "$pipe"
 profiled "100 records/request, closed loop" hundred --url="$gw/v1/ingest/$pipe" --key="$key" --records=100
 purge_pipe "$pipe"
 server_pid="$floor_pid" profiled "floor: 100 records/request, closed loop" floor_hundred --url="http://127.0.0.1:$floor_port/x" --records=100
+settle
 cors="$(load --url="$gw/v1/ingest/$cors_pipe" --origin=https://app.example.com --records=1)"
 one_thread_hundred
 paired_rounds_hundred
@@ -792,6 +805,7 @@ report="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).md"
   echo
   refused_loads
   release_summary
+  settle_summary
   echo
   echo "Raw results:"
   echo

@@ -114,6 +114,26 @@ purge_pipe() {
   sync
 }
 
+# settle: writes back what the page cache holds dirty (`sync`) before a timed load, and notes how
+# much that was in $BP_DATA_DIR/settles for the report (settle_summary). Without it a load met the
+# write-back of what the loads before it had written: nats-server's stream files, about 225 MB per
+# 10-s window of 1-record requests, written back from 30 s after they were written
+# (vm.dirty_expire_centisecs). On 2026-12-07, after 20 s of JetStream publish (850-900 MB dirty),
+# open loops at 25,000 req/s took a p99 of 10.4-15.6 ms from the no-op server, which writes
+# nothing, and 4.1-7.0 ms from the gateway; after a `sync`, 0.7-3.3 and 2.4-4.1 ms (four rounds
+# each, alternating). A loop's own write-back is part of its load and stays: a 40-s loop (its own
+# pages written back from 30 s on) had the p99 of a 5-s one.
+settle() {
+  awk '/^Dirty:/ { printf "%d\n", $2 / 1024 }' /proc/meminfo >>"$BP_DATA_DIR/settles"
+  sync
+}
+# settle_summary: one line on the settles of this run, for the report.
+settle_summary() {
+  [[ -s "$BP_DATA_DIR/settles" ]] || return 0
+  sort -n "$BP_DATA_DIR/settles" | awk '{ d[NR] = $1 }
+    END { printf "Every timed load started with the page cache written back (bench/stack.sh settle): %d loads; dirty before the `sync` %d MB at the median, %d MB at most.\n", NR, d[int((NR + 1) / 2)], d[NR] }'
+}
+
 # release_summary: one line on the releases and purges of this run, for the report.
 release_summary() {
   [[ -s "$BP_DATA_DIR/releases" ]] || return 0
