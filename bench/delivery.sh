@@ -50,7 +50,7 @@ await_delivered() {
 # --no-sync` keeps the page cache as it is. Sets `settled`: what was dirty and what settling took.
 settle_postgres() {
   local dirty t0
-  dirty="$(awk '/^Dirty:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
+  dirty="$(dirty_mb)"
   t0="$EPOCHREALTIME"
   [[ "${1:-}" == --no-sync ]] || sync
   psql -X -q "$pg_base/postgres" -c CHECKPOINT >/dev/null

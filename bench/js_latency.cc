@@ -36,6 +36,10 @@ struct Run {
   std::vector<double> latency_ms;  // by message number; negative until acknowledged
   std::atomic<long> acked{0};
   std::atomic<long> failed{0};
+  // Message i's intended send time: the schedule its latency counts from.
+  Clock::time_point intended(long i) const {
+    return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
+  }
 };
 
 const char* const kReplyPrefix = "_INBOX.bp-js-latency.";
@@ -51,8 +55,7 @@ void on_ack(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   int len = natsMsg_GetDataLength(msg);
   bool error = !data || len == 0 || std::string_view(data, static_cast<size_t>(len)).find("\"error\"") != std::string_view::npos;
   if (i >= 0 && static_cast<size_t>(i) < run->latency_ms.size()) {
-    auto intended = run->start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / run->rate));
-    run->latency_ms[static_cast<size_t>(i)] = std::chrono::duration<double, std::milli>(now - intended).count();
+    run->latency_ms[static_cast<size_t>(i)] = std::chrono::duration<double, std::milli>(now - run->intended(i)).count();
     if (error) ++run->failed;
     ++run->acked;
   }
@@ -105,10 +108,7 @@ int main(int argc, char** argv) {
       std::snprintf(reply, sizeof reply, "%s%ld", kReplyPrefix, i);
       natsConnection_PublishRequest(nc, subject.c_str(), reply, payload.data(), static_cast<int>(payload.size()));
     }
-    if (i < total) {
-      auto next = run.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
-      std::this_thread::sleep_until(bp::bench::on_grid(run.start, grid, next));
-    }
+    if (i < total) std::this_thread::sleep_until(bp::bench::on_grid(run.start, grid, run.intended(i)));
   }
   natsConnection_Flush(nc);
   auto deadline = Clock::now() + std::chrono::seconds(30);

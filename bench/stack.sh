@@ -124,9 +124,11 @@ purge_pipe() {
 # (four rounds each, alternating; the store's size alone made no such difference). A loop's own write-back is part of its load and stays: a 40-s loop (its own
 # pages written back from 30 s on) had the p99 of a 5-s one.
 settle() {
-  awk '/^Dirty:/ { printf "%d\n", $2 / 1024 }' /proc/meminfo >>"$BP_DATA_DIR/settles"
+  dirty_mb >>"$BP_DATA_DIR/settles"
   sync
 }
+# dirty_mb: the page cache's dirty pages now, in MB.
+dirty_mb() { awk '/^Dirty:/ { printf "%d\n", $2 / 1024 }' /proc/meminfo; }
 # settle_summary: one line on the settles of this run, for the report.
 settle_summary() {
   [[ -s "$BP_DATA_DIR/settles" ]] || return 0
