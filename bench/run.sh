@@ -137,7 +137,7 @@ open_loop() {
   "$bin/bp_stall_watch" >"$BP_DATA_DIR/stall-watch.json" &
   watcher_pid=$!  # global: cleanup stops it if the load fails
   all0="$(all_ticks)"
-  seconds="$(with_warmup "$seconds")" open_loop_settled=1 timed_load _out "$@" --warmup-s="$warmup"
+  seconds="$(with_warmup "$seconds")" timed_load _out "$@" --warmup-s="$warmup"
   all1="$(all_ticks)"
   # The load generator has exited by now: its time is in this shell's cutime (all1), and `time`'s.
   _cores="$(awk -v g="$server_ticks" -v n="$nats_ticks" -v hz="$hz" '{ if ($3 > 0) printf "%.2f / %.2f / %.2f", g / hz / $3, n / hz / $3, ($1 + $2) / $3; else print "-" }' "$BP_DATA_DIR/loadgen.time")"
@@ -205,11 +205,11 @@ cpu_ticks() { ticks_sum <"/proc/$1/stat"; }
 # timed_load VAR LOAD_ARGS...: `load`, its result in VAR; sets server_ticks and nats_ticks to the
 # clock ticks that the server ($server_pid, the gateway by default) and nats-server used meanwhile,
 # and leaves the load generator's "USER SYSTEM REAL" seconds in $BP_DATA_DIR/loadgen.time.
+# Its callers settle first (open_loop before its watcher starts).
 timed_load() {
   local -n _loaded="$1"
   local server="${server_pid:-$gw_pid}" g0 n0
   shift
-  [[ -n "${open_loop_settled:-}" ]] || settle  # open_loop has settled before its watcher started
   g0="$(cpu_ticks "$server")" n0="$(cpu_ticks "$nats_pid")"
   TIMEFORMAT='%U %S %R'
   { time _loaded="$(load "$@")"; } 2>"$BP_DATA_DIR/loadgen.time"
@@ -303,6 +303,7 @@ profiled() {
   local label="$1" out reqs
   local -n _result="$2"
   shift 2
+  settle
   timed_load out "$@"
   _result="$out"
   reqs="$(field "$out" requests)"

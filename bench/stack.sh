@@ -121,8 +121,9 @@ purge_pipe() {
 # (vm.dirty_expire_centisecs). On 2026-12-07, after 20 s of JetStream publish (850-900 MB dirty),
 # open loops at 25,000 req/s took a p99 of 10.4-15.6 ms from the no-op server, which writes
 # nothing, and 4.1-7.0 ms from the gateway; after a purge and a `sync`, 0.7-3.3 and 2.4-4.1 ms
-# (four rounds each, alternating; the store's size alone made no such difference). A loop's own write-back is part of its load and stays: a 40-s loop (its own
-# pages written back from 30 s on) had the p99 of a 5-s one.
+# (four rounds each, alternating; the store's size alone made no such difference). A loop's own
+# write-back is part of its load and stays: a 40-s loop (its own pages written back from 30 s
+# on) had the p99 of a 5-s one.
 settle() {
   dirty_mb >>"$BP_DATA_DIR/settles"
   sync
