@@ -106,6 +106,51 @@ TEST_CASE("usage: reported counters show in the pipe's usage snapshot", "[integr
   CHECK(usage.last_24h().bytes_accepted() == 1000);
 }
 
+// Decision 0015: a run or usage report commits without waiting for the WAL flush, and only that
+// statement does; the pooled session goes back to the database's setting for whatever it runs
+// next (an API key, a pipe...). The test cluster runs with synchronous_commit=off, so this
+// database is set to `on`, and a trigger notes the setting each write ran under.
+TEST_CASE("runs and usage commit without waiting for the disk, and only they do", "[integration]") {
+  Fixture f;
+  auto db = f.db().exec("SELECT current_database() AS name");
+  REQUIRE(db);
+  auto name = db->text(0, "name");
+  REQUIRE(f.db().exec("ALTER DATABASE \"" + name + "\" SET synchronous_commit = on"));
+  REQUIRE(f.db().exec_script(
+      "CREATE TABLE commit_seen (n serial PRIMARY KEY, written text NOT NULL, setting text NOT NULL);"
+      "CREATE FUNCTION note_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "  INSERT INTO commit_seen (written, setting) VALUES (TG_TABLE_NAME, current_setting('synchronous_commit'));"
+      "  RETURN NULL; END $$;"
+      "CREATE TRIGGER note_commit AFTER INSERT ON pipe FOR EACH ROW EXECUTE FUNCTION note_commit();"
+      "CREATE TRIGGER note_commit AFTER INSERT OR UPDATE ON delivery_run FOR EACH ROW EXECUTE FUNCTION note_commit();"
+      "CREATE TRIGGER note_commit AFTER INSERT OR UPDATE ON usage_counter FOR EACH ROW EXECUTE FUNCTION note_commit();"));
+
+  // The pool hands out its most recently returned session: every call below after the first pipe
+  // runs on the session the report before it used.
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "first");
+  v1::ReportDeliveryRunRequest run;
+  run.mutable_run()->set_id(bp::uuid::v4());
+  run.mutable_run()->set_pipe_id(pipe.id());
+  run.mutable_run()->set_destination_id(bp::uuid::v4());
+  run.mutable_run()->set_status("success");
+  run.mutable_run()->set_records(1);
+  run.mutable_run()->set_started_at("2026-01-01T00:00:00.000Z");
+  v1::DeliveryRun stored;
+  REQUIRE(f.stub().ReportDeliveryRun(f.internal().get(), run, &stored).ok());
+  f.create_pipe(ws, "after the run");
+  v1::ReportUsageRequest usage;
+  usage.set_pipe_id(pipe.id());
+  usage.mutable_delta()->set_records_accepted(1);
+  v1::Empty empty;
+  REQUIRE(f.stub().ReportUsage(f.internal().get(), usage, &empty).ok());
+  f.create_pipe(ws, "after the usage");
+
+  auto seen = f.db().exec("SELECT string_agg(written || ' ' || setting, ', ' ORDER BY n) AS seen FROM commit_seen");
+  REQUIRE(seen);
+  CHECK(seen->text(0, "seen") == "pipe on, delivery_run off, pipe on, usage_counter off, pipe on");
+}
+
 TEST_CASE("change events are published on bp.ctl.changed naming what changed", "[integration]") {
   Fixture f;
   std::mutex mutex;
