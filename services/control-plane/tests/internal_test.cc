@@ -112,11 +112,8 @@ TEST_CASE("usage: reported counters show in the pipe's usage snapshot", "[integr
 // database is set to `on`, and a trigger notes the setting each write ran under.
 TEST_CASE("runs and usage commit without waiting for the disk, and only they do", "[integration]") {
   Fixture f;
-  auto db = f.db().exec("SELECT current_database() AS name");
-  REQUIRE(db);
-  auto name = db->text(0, "name");
-  REQUIRE(f.db().exec("ALTER DATABASE \"" + name + "\" SET synchronous_commit = on"));
   REQUIRE(f.db().exec_script(
+      "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', current_database()); END $$;"
       "CREATE TABLE commit_seen (n serial PRIMARY KEY, written text NOT NULL, setting text NOT NULL);"
       "CREATE FUNCTION note_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
       "  INSERT INTO commit_seen (written, setting) VALUES (TG_TABLE_NAME, current_setting('synchronous_commit'));"
