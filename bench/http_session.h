@@ -38,8 +38,10 @@ boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Answer a
   constexpr size_t kBodyRoom = 64 * 1024;  // as the gateway's kBodyReadBytes
   if constexpr (!kGatewayHttp) buffer.reserve(kBodyRoom);
   std::string wire;
+  // The gateway's body reader with kGatewayHttp; Beast's string_body otherwise.
+  using Parser = std::conditional_t<kGatewayHttp, bp::gateway::RequestParser, http::request_parser<http::string_body>>;
   for (;;) {
-    http::request_parser<http::string_body> parser;
+    Parser parser;
     parser.body_limit(64 * 1024 * 1024);
     boost::system::error_code ec;
     auto on_error = asio::redirect_error(asio::use_awaitable, ec);

@@ -27,7 +27,7 @@ namespace {
 
 // Publishes the body as the gateway does and answers 202 once it is stored (503 if not).
 asio::awaitable<http::response<http::string_body>> answer(bp::gateway::Publisher& publisher, const std::string& subject,
-                                                          http::request<http::string_body>& request) {
+                                                          bp::gateway::Request& request) {
   bp::gateway::PublishRequest publish;
   publish.subject = subject;
   // The gateway always publishes a JSON array of the records; a body of one record is an object.
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
         for (size_t next = 0;; ++next) {
           size_t home = next % contexts.size();
           auto socket = co_await acceptor.async_accept(*contexts[home], asio::use_awaitable);
-          auto answer_here = [&shared, &subject](http::request<http::string_body>& request) {
+          auto answer_here = [&shared, &subject](bp::gateway::Request& request) {
             return answer(*shared, subject, request);
           };
           asio::co_spawn(*contexts[home], bp::bench::serve<true>(std::move(socket), answer_here), asio::detached);

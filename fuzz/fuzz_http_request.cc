@@ -15,7 +15,7 @@ namespace http = boost::beast::http;
 using namespace bp::gateway;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  http::request_parser<http::string_body> parser;
+  RequestParser parser;  // the gateway's
   parser.header_limit(8192);
   parser.body_limit(1 << 20);
   parser.eager(true);

@@ -1,8 +1,10 @@
 // The ingest body check on any bytes, with and without enrichment (the SAX pass-through and the
-// DOM path must agree on what they accept) and with a record cap.
+// DOM path must agree on what they accept) and with a record cap; a body given up
+// (prepare_owned_records, as the gateway calls it) gives what a viewed one gives.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "bp/gateway/ingest_rules.h"
@@ -26,5 +28,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   (void)prepare_records(body, none, int64_t{1}, 8);
+  std::string owned(body);
+  auto moved = prepare_owned_records(std::move(owned), none, std::nullopt, 64);
+  if (moved.index() != fast.index()) std::abort();
+  if (auto* ok = std::get_if<PreparedRecords>(&fast)) {
+    const auto& other = std::get<PreparedRecords>(moved);
+    if (other.json != ok->json || other.count != ok->count) std::abort();
+  } else if (std::get<Rejection>(moved).message != std::get<Rejection>(fast).message || owned != body) {
+    std::abort();  // a rejected body is left as it was
+  }
   return 0;
 }

@@ -127,7 +127,7 @@ namespace {
 boost::asio::awaitable<Response> ready_response(Response res) { co_return res; }
 }  // namespace
 
-boost::asio::awaitable<Response> Gateway::route(const Request& req, const Route& r, const Peer& peer,
+boost::asio::awaitable<Response> Gateway::route(Request& req, const Route& r, const Peer& peer,
                                                 const std::string& request_id) {
   switch (r.id) {
     case RouteId::kNotFound:

@@ -20,7 +20,7 @@ Response error_response(http::status status, std::string_view code, std::string_
 
 Response empty_response(http::status status) { return Response{status, 11}; }
 
-void parse_buffered_body(http::request_parser<http::string_body>& parser, boost::beast::flat_buffer& buffer,
+void parse_buffered_body(RequestParser& parser, boost::beast::flat_buffer& buffer,
                          boost::system::error_code& ec) {
   if (parser.is_done() || buffer.size() == 0) return;
   parser.eager(true);
@@ -28,7 +28,7 @@ void parse_buffered_body(http::request_parser<http::string_body>& parser, boost:
   if (ec == http::error::need_more) ec = {};
 }
 
-void make_room_for_body(const http::request_parser<http::string_body>& parser, boost::beast::flat_buffer& buffer,
+void make_room_for_body(const RequestParser& parser, boost::beast::flat_buffer& buffer,
                         size_t max_read) {
   auto left = parser.content_length_remaining();
   if (!left) return;

@@ -60,7 +60,7 @@ Response Gateway::reject(unsigned status, const char* code, std::string message,
   return res;
 }
 
-boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const std::string& pipe_id,
+boost::asio::awaitable<Response> Gateway::ingest_post(Request& req, const std::string& pipe_id,
                                                       const Peer& peer, const std::string& request_id) {
   // Both lookups are answered from memory on almost every request; only a miss or an expired
   // entry awaits the control-plane, in a coroutine of its own (its frame is paid for only then).
@@ -82,7 +82,7 @@ boost::asio::awaitable<Response> Gateway::ingest_post(const Request& req, const 
 // until the checks have an answer or a message to publish. Each lookup is made at most once per
 // request: its answer, found or not, is kept in `looked`, and a key miss brings the pipe the
 // first pass found.
-boost::asio::awaitable<void> Gateway::ingest_lookups(const Request& req, const std::string& pipe_id,
+boost::asio::awaitable<void> Gateway::ingest_lookups(Request& req, const std::string& pipe_id,
                                                      const Peer& peer, const std::string& request_id,
                                                      IngestStep& step) {
   IngestLookups looked;
@@ -98,7 +98,7 @@ boost::asio::awaitable<void> Gateway::ingest_lookups(const Request& req, const s
   }
 }
 
-Gateway::IngestStep Gateway::ingest_checks(const Request& req, const std::string& pipe_id, const Peer& peer,
+Gateway::IngestStep Gateway::ingest_checks(Request& req, const std::string& pipe_id, const Peer& peer,
                                            const std::string& request_id, IngestLookups& looked) {
   auto origin = find_header(req, http::field::origin);
   bool cross_origin = origin.has_value();
@@ -159,7 +159,7 @@ Gateway::IngestStep Gateway::ingest_checks(const Request& req, const std::string
 
 // After the lookups: limits, content type, the body, the idempotency key; the message to publish
 // or the rejection.
-std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const v1::Pipe& p, const Peer& peer,
+std::variant<Response, PublishRequest> Gateway::admit(Request& req, const v1::Pipe& p, const Peer& peer,
                                                       const std::string& request_id, const std::string& echo,
                                                       bool cross_origin) {
   if (p.has_limits() && p.limits().has_pl_ingest_max_requests_per_second()) {
@@ -193,7 +193,9 @@ std::variant<Response, PublishRequest> Gateway::admit(const Request& req, const 
   if (p.has_limits() && p.limits().has_pl_ingest_max_records_per_request()) {
     max_records = p.limits().pl_ingest_max_records_per_request();
   }
-  auto prepared = prepare_records(req.body(), enrichment, max_records, options_.max_json_depth);
+  // The body is given up here: nothing after the checks reads it, and a 100-record array leaves
+  // in its buffer, uncopied.
+  auto prepared = prepare_owned_records(std::move(req.body()), enrichment, max_records, options_.max_json_depth);
   if (auto* refused = std::get_if<Rejection>(&prepared)) {
     return reject(refused->status, refused->code.c_str(), refused->message, cross_origin, echo);
   }

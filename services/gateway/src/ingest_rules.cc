@@ -64,9 +64,10 @@ std::optional<Rejection> check_record_count(int64_t count, std::optional<int64_t
 }
 
 // Without enrichment the records leave as the client wrote them: validated by a SAX pass (no DOM,
-// no re-serialization), an object wrapped into a one-element array.
+// no re-serialization), an object wrapped into a one-element array. An array that is the whole of
+// `owned` (the body, when the caller gives it up) leaves in its buffer.
 std::variant<PreparedRecords, Rejection> check_records(std::string_view body, std::optional<int64_t> max_records,
-                                                       int max_depth) {
+                                                       int max_depth, std::string* owned) {
   auto shape = json::scan(body, max_depth);
   if (!shape) return Rejection{400, "invalid_payload", shape.error().message};
   switch (shape->root) {
@@ -83,6 +84,9 @@ std::variant<PreparedRecords, Rejection> check_records(std::string_view body, st
       if (shape->elements == 0) return Rejection{400, "empty_payload", "Empty array: send at least one record"};
       if (!shape->all_objects) return not_objects();
       if (auto refused = check_record_count(static_cast<int64_t>(shape->elements), max_records)) return *refused;
+      if (owned && shape->text.size() == owned->size()) {
+        return PreparedRecords{std::move(*owned), static_cast<int64_t>(shape->elements)};
+      }
       return PreparedRecords{std::string(shape->text), static_cast<int64_t>(shape->elements)};
     case json::Shape::kOther:
       break;
@@ -90,13 +94,11 @@ std::variant<PreparedRecords, Rejection> check_records(std::string_view body, st
   return not_objects();
 }
 
-}  // namespace
-
-std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
-                                                         std::optional<int64_t> max_records, int max_depth) {
+std::variant<PreparedRecords, Rejection> prepare(std::string_view body, const Enrichment& enrichment,
+                                                 std::optional<int64_t> max_records, int max_depth, std::string* owned) {
   if (body.find_first_not_of(" \n\r\t") == std::string_view::npos) return Rejection{400, "empty_payload", "Body is empty: send a JSON object or an array of objects"};
   if (enrichment.timestamp_field.empty() && enrichment.client_ip_field.empty()) {
-    return check_records(body, max_records, max_depth);
+    return check_records(body, max_records, max_depth, owned);
   }
   auto parsed = json::parse(body, max_depth);
   if (!parsed) return Rejection{400, "invalid_payload", parsed.error().message};
@@ -124,6 +126,18 @@ std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, 
     }
   }
   return PreparedRecords{json::to_string(array), count};
+}
+
+}  // namespace
+
+std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
+                                                         std::optional<int64_t> max_records, int max_depth) {
+  return prepare(body, enrichment, max_records, max_depth, nullptr);
+}
+
+std::variant<PreparedRecords, Rejection> prepare_owned_records(std::string&& body, const Enrichment& enrichment,
+                                                               std::optional<int64_t> max_records, int max_depth) {
+  return prepare(body, enrichment, max_records, max_depth, &body);
 }
 
 bool valid_idempotency_key(std::string_view key) {

@@ -206,7 +206,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, size_t thread, Pee
   std::string wire;  // each response's bytes, written at once
   auto on_error = asio::redirect_error(asio::use_awaitable, ec);
   for (;;) {
-    http::request_parser<http::string_body> parser;
+    RequestParser parser;
     parser.body_limit(options_.max_body_bytes);
     parser.header_limit(options_.max_header_bytes);
     conn->expires_after(buffer.size() > 0 ? options_.read_timeout : options_.idle_timeout);

@@ -122,6 +122,77 @@ TEST_CASE("bodies: the record cap answers 413 batch_too_large") {
   CHECK(r.code == "batch_too_large");
 }
 
+TEST_CASE("a body given up leaves in its own buffer when the records go as they came, and stays otherwise") {
+  Enrichment none;
+  std::string records = "[";
+  for (int i = 0; i < 100; ++i) records += std::string(i ? "," : "") + R"({"event":"signup","n":)" + std::to_string(i) + "}";
+  records += "]";
+  std::string body = records;
+  const char* buffer = body.data();
+  auto prepared = prepare_owned_records(std::move(body), none, std::nullopt, 64);
+  REQUIRE(std::holds_alternative<PreparedRecords>(prepared));
+  const auto& out = std::get<PreparedRecords>(prepared);  // not ok(), which copies
+  CHECK(out.count == 100);
+  CHECK(out.json == records);
+  CHECK(out.json.data() == buffer);  // moved, not copied
+
+  // Whitespace around the array: the records are copied without it, and the body is kept.
+  std::string spaced = " " + records + "\n";
+  auto trimmed = ok(prepare_owned_records(std::move(spaced), none, std::nullopt, 64));
+  CHECK(trimmed.json == records);
+  CHECK(spaced == " " + records + "\n");
+  // An object is wrapped; with enrichment the records are written anew: the body stays.
+  std::string object = R"({"event":"signup"})";
+  CHECK(ok(prepare_owned_records(std::move(object), none, std::nullopt, 64)).json == R"([{"event":"signup"}])");
+  CHECK(object == R"({"event":"signup"})");
+  std::string enriched = records;
+  Enrichment e{"received_at", "2026-01-01T00:00:00.000Z", "", ""};
+  CHECK(ok(prepare_owned_records(std::move(enriched), e, std::nullopt, 64)).count == 100);
+  CHECK(enriched == records);
+  // A rejected body is left as it was, and gets the answer prepare_records gives.
+  std::string capped = records;
+  CHECK(refused(prepare_owned_records(std::move(capped), none, 10, 64)).code == "batch_too_large");
+  CHECK(capped == records);
+  for (const char* bad : {"[1]", "[{},2]", "{", "[{}] x", "", "[]"}) {
+    INFO(bad);
+    std::string kept = bad;
+    auto r = refused(prepare_owned_records(std::move(kept), none, std::nullopt, 64));
+    CHECK(r.code == refused(prepare_records(bad, none, std::nullopt, 64)).code);
+    CHECK(r.message == refused(prepare_records(bad, none, std::nullopt, 64)).message);
+    CHECK(kept == bad);
+  }
+}
+
+TEST_CASE("the gateway's body reader gives the body Beast's string_body gives, in any pieces") {
+  std::string body = R"([{"event":"signup","pad":")" + std::string(40000, 'x') + R"("}])";
+  std::string wire = "POST /v1/ingest/x HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body;
+  for (size_t piece : {size_t{1}, size_t{7}, size_t{512}, size_t{4096}, wire.size()}) {
+    INFO(piece);
+    RequestParser parser;
+    parser.body_limit(1 << 20);
+    parser.eager(true);
+    boost::beast::error_code ec;
+    std::string pending;
+    for (size_t at = 0; at < wire.size() && !parser.is_done(); at += piece) {
+      pending.append(wire, at, piece);
+      size_t used = parser.put(boost::asio::buffer(pending), ec);
+      if (ec == http::error::need_more) ec = {};
+      REQUIRE_FALSE(ec);
+      pending.erase(0, used);
+    }
+    REQUIRE(parser.is_done());
+    CHECK(parser.get().body() == body);
+  }
+  // Over the body limit: Beast's own error, before the reader is asked for room.
+  RequestParser small;
+  small.body_limit(1000);
+  boost::beast::error_code ec;
+  small.eager(true);
+  small.put(boost::asio::buffer(wire), ec);
+  CHECK(ec == http::error::body_limit);
+}
+
 TEST_CASE("enrichment adds the configured fields to every record, overriding client values") {
   Enrichment e{"received_at", "2026-01-01T00:00:00.000Z", "ip", "203.0.113.9"};
   auto out = ok(prepare_records(R"([{"a":1},{"ip":"forged"}])", e, std::nullopt, 64));

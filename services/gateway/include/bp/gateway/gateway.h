@@ -61,9 +61,9 @@ class Gateway {
   void count_request(http::verb method, const char* pattern, unsigned status, std::chrono::steady_clock::time_point started);
   // Not a coroutine: it returns the route's handler's awaitable, so a request pays for no frame
   // besides its handler's. The caller awaits it at once (it refers to the arguments).
-  boost::asio::awaitable<Response> route(const Request& req, const Route& route, const Peer& peer,
+  boost::asio::awaitable<Response> route(Request& req, const Route& route, const Peer& peer,
                                          const std::string& request_id);
-  boost::asio::awaitable<Response> ingest_post(const Request& req, const std::string& pipe_id, const Peer& peer,
+  boost::asio::awaitable<Response> ingest_post(Request& req, const std::string& pipe_id, const Peer& peer,
                                                const std::string& request_id);
   // The parts of ingest_post that await nothing are plain functions: a coroutine keeps every
   // local in its frame (allocated for every request), a plain function on the stack; and a frame
@@ -95,11 +95,11 @@ class Gateway {
   }
   // Every check of seed 000's order (id, pipe, auth, origin, then admit()), with what `looked`
   // holds and what the caches answer from memory.
-  IngestStep ingest_checks(const Request& req, const std::string& pipe_id, const Peer& peer,
+  IngestStep ingest_checks(Request& req, const std::string& pipe_id, const Peer& peer,
                            const std::string& request_id, IngestLookups& looked);
-  boost::asio::awaitable<void> ingest_lookups(const Request& req, const std::string& pipe_id, const Peer& peer,
+  boost::asio::awaitable<void> ingest_lookups(Request& req, const std::string& pipe_id, const Peer& peer,
                                               const std::string& request_id, IngestStep& step);
-  std::variant<Response, PublishRequest> admit(const Request& req, const v1::Pipe& pipe, const Peer& peer,
+  std::variant<Response, PublishRequest> admit(Request& req, const v1::Pipe& pipe, const Peer& peer,
                                                const std::string& request_id, const std::string& echo,
                                                bool cross_origin);
   Response published(const v1::Pipe& pipe, const PublishOutcome& outcome, int64_t records, int64_t bytes,

@@ -49,6 +49,11 @@ struct PreparedRecords {
 // without, they are only validated (SAX) and keep the client's bytes (an object is wrapped in [ ]).
 std::variant<PreparedRecords, Rejection> prepare_records(std::string_view body, const Enrichment& enrichment,
                                                          std::optional<int64_t> max_records, int max_depth);
+// The same for a body the caller gives up: where the records leave as the client wrote them (an
+// array without enrichment, nothing around it) the body's buffer becomes the result's, with no
+// copy (a 100-record body is 30 KB). Otherwise, and on a rejection, `body` is left as it was.
+std::variant<PreparedRecords, Rejection> prepare_owned_records(std::string&& body, const Enrichment& enrichment,
+                                                               std::optional<int64_t> max_records, int max_depth);
 
 // A client's Idempotency-Key is usable when 1..255 visible ASCII characters.
 bool valid_idempotency_key(std::string_view key);
