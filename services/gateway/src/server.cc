@@ -75,6 +75,7 @@ asio::awaitable<void> HttpServer::sample_threads() {
   std::vector<int64_t> last_cpu(n, -1), cpu(n);
   std::vector<double> busy(n);
   uint64_t last_answered = gateway_->requests();
+  uint64_t last_bytes = gateway_->bytes_accepted();
   auto last = std::chrono::steady_clock::now();
   auto read = [&] {
     for (size_t i = 0; i < n; ++i) {
@@ -91,6 +92,7 @@ asio::awaitable<void> HttpServer::sample_threads() {
     auto now = std::chrono::steady_clock::now();
     read();
     uint64_t answered = gateway_->requests();
+    uint64_t bytes = gateway_->bytes_accepted();
     double wall = std::chrono::duration<double, std::nano>(now - last).count();
     bool complete = wall > 0;
     for (size_t i = 0; i < n; ++i) {
@@ -101,17 +103,21 @@ asio::awaitable<void> HttpServer::sample_threads() {
       size_t before = spread_.active();
       uint64_t failed = spread_.failed_trials();
       double rate = static_cast<double>(answered - last_answered) * 1e9 / wall;
-      if (size_t after = spread_.sample(busy, rate); after != before) {
+      double request_bytes =
+          answered > last_answered ? static_cast<double>(bytes - last_bytes) / static_cast<double>(answered - last_answered) : 0;
+      if (size_t after = spread_.sample(busy, rate, request_bytes); after != before) {
         std::string shares;
         for (double b : busy) shares += (shares.empty() ? "" : " ") + std::to_string(b).substr(0, 4);
         log::info(spread_.failed_trials() > failed ? "I/O threads taking connections: the thread that joined is let go, no more requests were answered with it"
                                                    : "I/O threads taking connections",
-                  {{"active", std::to_string(after)}, {"busy", shares}, {"requests_per_s", std::to_string(static_cast<uint64_t>(rate))}});
+                  {{"active", std::to_string(after)}, {"busy", shares}, {"requests_per_s", std::to_string(static_cast<uint64_t>(rate))},
+                   {"bytes_per_request", std::to_string(static_cast<uint64_t>(request_bytes))}});
       }
     }
     last = now;
     last_cpu = cpu;
     last_answered = answered;
+    last_bytes = bytes;
   }
 }
 

@@ -14,7 +14,7 @@ ThreadSpread::ThreadSpread(size_t threads, SpreadPolicy policy)
   for (size_t i = 0; i < threads_; ++i) connections_[i] = 0;
 }
 
-size_t ThreadSpread::sample(std::span<const double> busy, double answered) {
+size_t ThreadSpread::sample(std::span<const double> busy, double answered, double request_bytes) {
   size_t k = active();
   if (!policy_.by_load || busy.size() != threads_) return k;
   double active_sum = 0, all_sum = 0;
@@ -50,7 +50,8 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered) {
     return k;
   }
   // Saturated: the active threads have no time left, so requests queue behind each other.
-  bool saturated = k < threads_ && active_sum >= policy_.saturated * static_cast<double>(k);
+  double full = request_bytes >= policy_.large_request_bytes ? policy_.saturated_large : policy_.saturated;
+  bool saturated = k < threads_ && active_sum >= full * static_cast<double>(k);
   if (saturated) {
     ++saturated_samples_;
     saturated_answered_ = answered < 0 || saturated_answered_ < 0 ? -1 : saturated_answered_ + answered;
@@ -60,7 +61,7 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered) {
   }
   // Spare: one thread fewer would carry everything (also what inactive threads still serve)
   // without being saturated.
-  bool spare = k > 1 && all_sum < policy_.saturated * static_cast<double>(k - 1);
+  bool spare = k > 1 && all_sum < full * static_cast<double>(k - 1);
   spare_samples_ = spare ? spare_samples_ + 1 : 0;
   bool holding = since_failed_ && *since_failed_ < hold_wait_;
   if (saturated_samples_ >= policy_.grow_after && !holding) {

@@ -214,3 +214,29 @@ TEST_CASE("a thread let go too early and tried again is kept twice as long once 
   CHECK(feed(spread, {0.45, 0.40}, 1, 8000) == 1);
   CHECK(spread.failed_trials() == 0);
 }
+
+TEST_CASE("with large requests a thread half busy brings in the next, on trial, and both stay while they carry more") {
+  ThreadSpread spread(2);
+  // One-record requests (300 bytes) at 0.61 of a core: one thread keeps up.
+  CHECK(feed(spread, {0.61, 0}, 100, 20000) == 1);
+  // 100-record requests (30 KB) at 0.61 of a core, as measured on 2026-12-07: one more joins...
+  auto large = [&](std::vector<double> busy, int times, double answered) {
+    size_t active = spread.active();
+    for (int i = 0; i < times; ++i) active = spread.sample(busy, answered, 29501);
+    return active;
+  };
+  CHECK(large({0.61, 0}, 2, 8600) == 1);
+  CHECK(large({0.61, 0}, 1, 8600) == 2);
+  // ...and stays, answering more (the trial's ten samples, and long after)...
+  CHECK(large({0.45, 0.40}, 10, 10600) == 2);
+  CHECK(large({0.45, 0.40}, 100, 10600) == 2);
+  CHECK(spread.failed_trials() == 0);
+  // ...where one-record requests at those shares would let it go (0.85 fits one thread).
+  CHECK(feed(spread, {0.45, 0.40}, 10, 10600) == 1);
+  // Large requests that a second thread does not answer more of: it is let go after its trial.
+  CHECK(large({0.61, 0}, 3, 8600) == 2);
+  CHECK(large({0.35, 0.30}, 10, 8000) == 1);
+  CHECK(spread.failed_trials() == 1);
+  // Below half a core, large requests need no second thread.
+  CHECK(large({0.45, 0}, 100, 6000) == 1);
+}

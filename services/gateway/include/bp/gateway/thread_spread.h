@@ -23,6 +23,16 @@ namespace bp::gateway {
 struct SpreadPolicy {
   bool by_load = true;      // false: every thread is active (BP_THREAD_SPREAD=all)
   double saturated = 0.90;  // a thread's share of a core at which it has no time to spare
+  // With large requests (at least `large_request_bytes` accepted per request answered, over a
+  // sample) a thread counts as saturated from `saturated_large` of a core, for growing and for
+  // shrinking alike. A 30-KB body of 100 records is a long stretch of work (reading it, checking
+  // it, writing it to NATS) during which the thread's other requests wait, and its NATS
+  // connection is idle: on 2026-12-07 one thread carried 100-record requests at 0.61 of a core
+  // while the machine had a third of its CPU to spare, and two threads answered 17-39% more (six
+  // rounds on one stack). With one-record requests two threads answer fewer (decision 0013), and
+  // the trial below still decides whether the thread stays.
+  double saturated_large = 0.50;
+  double large_request_bytes = 8192;
   int grow_after = 3;       // samples in a row of the active threads saturated on average: one more
   // A thread that joins is on trial (when the server gives the requests handled): after
   // `trial_skip` samples (the connections move over), the next `trial_samples` must answer
@@ -57,9 +67,9 @@ class ThreadSpread {
 
   // One sample: busy[i] is thread i's share of a core since the previous sample (busy.size() ==
   // threads()); `answered` the requests a second the gateway handled since then (negative:
-  // unknown, and a thread that joins stays without a trial). Returns the number of active threads
-  // after it.
-  size_t sample(std::span<const double> busy, double answered = -1);
+  // unknown, and a thread that joins stays without a trial); `request_bytes` the bytes accepted
+  // per request answered meanwhile. Returns the number of active threads after it.
+  size_t sample(std::span<const double> busy, double answered = -1, double request_bytes = 0);
   // Sets the active count (tests; clamped to [1, threads()]). Only the count changes, so it may
   // run beside sample().
   void set_active(size_t n);
