@@ -356,10 +356,6 @@ void Publisher::publish(std::string_view subject, std::span<const Header> header
   out_.append("\r\n"sv).append(payload).append("\r\n"sv);
   pending_.push_back(Pending{std::move(done), std::chrono::steady_clock::now() + options_.ack_timeout});
   live_.fetch_add(1, std::memory_order_relaxed);
-  // Large messages (100 records: 30 KB) go out as they are made. Written only at the end of the
-  // turn, a turn's 64 of them reached nats-server as one 2-MB write after the gateway had read
-  // and checked them all, and the two took turns instead of working side by side.
-  if (options_.write_at_bytes > 0 && out_.size() >= options_.write_at_bytes && !gathering_) write_out();
   schedule_flush();
 }
 
@@ -396,11 +392,6 @@ void Publisher::gather() {
 
 void Publisher::flush() {
   gather();
-  write_out();
-}
-
-// What waits in out_, if no write is under way (else it goes when that one ends).
-void Publisher::write_out() {
   if (write_busy_ || out_.empty() || !socket_ || !connected_) return;
   write_busy_ = true;
   std::swap(out_, writing_);

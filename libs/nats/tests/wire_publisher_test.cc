@@ -318,34 +318,3 @@ TEST_CASE("a server that refuses the ack subscription is not counted as connecte
   CHECK(h.publisher->connects() == 0);
   std::filesystem::remove_all(dir);
 }
-
-TEST_CASE("a large message is written as soon as it is made, small ones at the end of the turn") {
-  std::string url = bp::testing::nats_url();
-  std::string subject = unique("early.");
-  SilentSubscriber reader(url, subject);
-  // Publishes `bytes` on the publisher's thread and, in the same turn of its event loop, waits up
-  // to a second for the subscriber to receive it: true if it did.
-  auto received_in_turn = [&](wire::Options options, size_t bytes) {
-    Harness h(url, options);
-    REQUIRE(h.wait_connected());
-    std::promise<bool> received;
-    boost::asio::post(h.io, [&] {
-      h.publisher->publish(subject, {}, std::string(bytes, 'x'), [](wire::PublishResult) {});
-      natsMsg* msg = nullptr;
-      received.set_value(natsSubscription_NextMsg(&msg, reader.sub, 1000) == NATS_OK);
-      natsMsg_Destroy(msg);
-    });
-    bool in_turn = received.get_future().get();
-    if (!in_turn) {  // it goes when the turn ends
-      natsMsg* msg = nullptr;
-      CHECK(natsSubscription_NextMsg(&msg, reader.sub, 5000) == NATS_OK);
-      natsMsg_Destroy(msg);
-    }
-    return in_turn;
-  };
-  CHECK(received_in_turn({}, 40000));
-  CHECK_FALSE(received_in_turn({}, 100));
-  wire::Options at_end;
-  at_end.write_at_bytes = 0;
-  CHECK_FALSE(received_in_turn(at_end, 40000));
-}

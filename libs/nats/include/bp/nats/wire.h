@@ -88,10 +88,6 @@ struct Options {
   std::chrono::milliseconds reconnect_wait{250};
   std::chrono::milliseconds ping_interval{10000};
   int max_pings_out = 2;  // unanswered pings before the connection counts as dead
-  // A turn's publishes go out in one write at its end, but once this many bytes wait they are
-  // written at once (0: always at the end of the turn), so that the server stores the first
-  // messages while the next are made.
-  size_t write_at_bytes = 32 * 1024;
 };
 
 struct PublishResult {
@@ -166,7 +162,6 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void schedule_flush();
   void gather();
   void flush();
-  void write_out();
   void close_socket();
 
   boost::asio::io_context& io_;
