@@ -49,7 +49,8 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered, doubl
     if (trial.regret) shrink_wait_ = std::min(2 * shrink_wait_, policy_.shrink_after_max);
     return k;
   }
-  // Saturated: the active threads have no time left, so requests queue behind each other.
+  // Saturated: the active threads have no time left, so requests queue behind each other. With
+  // large requests, half of it: each is a long stretch of work the others wait behind (decision 0019).
   double full = request_bytes >= policy_.large_request_bytes ? policy_.saturated_large : policy_.saturated;
   bool saturated = k < threads_ && active_sum >= full * static_cast<double>(k);
   if (saturated) {

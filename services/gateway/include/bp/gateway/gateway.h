@@ -47,6 +47,8 @@ class Gateway {
   boost::asio::awaitable<Response> handle(Request req, Peer peer);
   // Requests handled so far (bp_gateway_requests_total): what the thread spread's trials count.
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+  // Bytes of records accepted so far (bp_gateway_bytes_accepted_total): the thread spread's
+  // measure of how large the requests are.
   uint64_t bytes_accepted() const { return bytes_.load(std::memory_order_relaxed); }
 
   // Applies a change event from the control-plane (bp.ctl.changed).
