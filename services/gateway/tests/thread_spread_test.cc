@@ -11,11 +11,14 @@ using bp::gateway::ThreadSpread;
 
 namespace {
 
-size_t feed(ThreadSpread& spread, std::vector<double> busy, int times, double answered = -1) {
+size_t feed(ThreadSpread& spread, std::vector<double> busy, int times, double answered = -1,
+            double request_bytes = 0) {
   size_t active = spread.active();
-  for (int i = 0; i < times; ++i) active = spread.sample(busy, answered);
+  for (int i = 0; i < times; ++i) active = spread.sample(busy, answered, request_bytes);
   return active;
 }
+
+constexpr double kHundredRecords = 29501;  // bytes per request
 
 }  // namespace
 
@@ -221,9 +224,7 @@ TEST_CASE("with large requests a thread half busy brings in the next, on trial, 
   CHECK(feed(spread, {0.61, 0}, 100, 20000) == 1);
   // 100-record requests (30 KB) at 0.61 of a core, as measured on 2026-12-07: one more joins...
   auto large = [&](std::vector<double> busy, int times, double answered) {
-    size_t active = spread.active();
-    for (int i = 0; i < times; ++i) active = spread.sample(busy, answered, 29501);
-    return active;
+    return feed(spread, std::move(busy), times, answered, kHundredRecords);
   };
   CHECK(large({0.61, 0}, 2, 8600) == 1);
   CHECK(large({0.61, 0}, 1, 8600) == 2);
