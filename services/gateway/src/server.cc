@@ -101,15 +101,23 @@ asio::awaitable<void> HttpServer::sample_threads() {
     }
     if (complete) {
       size_t before = spread_.active();
-      uint64_t failed = spread_.failed_trials();
       double rate = static_cast<double>(answered - last_answered) * 1e9 / wall;
       double request_bytes =
           answered > last_answered ? static_cast<double>(bytes - last_bytes) / static_cast<double>(answered - last_answered) : 0;
-      if (size_t after = spread_.sample(busy, rate, request_bytes); after != before) {
+      size_t after = spread_.sample(busy, rate, request_bytes);
+      if (const auto& verdict = spread_.verdict()) {
+        // Either way the trial's figures go to the log: they are what tells a trial failed on a
+        // slow second from one failed because the thread does not help.
+        log::info(verdict->stays ? "I/O threads taking connections: the thread that joined stays, more requests were answered with it"
+                                 : "I/O threads taking connections: the thread that joined is let go, no more requests were answered with it",
+                  {{"active", std::to_string(after)},
+                   {"requests_per_s_before", std::to_string(static_cast<uint64_t>(verdict->before))},
+                   {"requests_per_s_with", std::to_string(static_cast<uint64_t>(verdict->with))},
+                   {"bytes_per_request", std::to_string(static_cast<uint64_t>(request_bytes))}});
+      } else if (after != before) {
         std::string shares;
         for (double b : busy) shares += (shares.empty() ? "" : " ") + std::to_string(b).substr(0, 4);
-        log::info(spread_.failed_trials() > failed ? "I/O threads taking connections: the thread that joined is let go, no more requests were answered with it"
-                                                   : "I/O threads taking connections",
+        log::info("I/O threads taking connections",
                   {{"active", std::to_string(after)}, {"busy", shares}, {"requests_per_s", std::to_string(static_cast<uint64_t>(rate))},
                    {"bytes_per_request", std::to_string(static_cast<uint64_t>(request_bytes))}});
       }

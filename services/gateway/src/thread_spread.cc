@@ -15,6 +15,7 @@ ThreadSpread::ThreadSpread(size_t threads, SpreadPolicy policy)
 }
 
 size_t ThreadSpread::sample(std::span<const double> busy, double answered, double request_bytes) {
+  verdict_.reset();
   size_t k = active();
   if (!policy_.by_load || busy.size() != threads_) return k;
   double active_sum = 0, all_sum = 0;
@@ -36,7 +37,9 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered, doubl
     if (trial_->samples < policy_.trial_skip + policy_.trial_samples) return k;
     Trial trial = *trial_;
     trial_.reset();
-    if (trial.answered / policy_.trial_samples < policy_.trial_gain * trial.before) {
+    double with = trial.answered / policy_.trial_samples;
+    verdict_ = Verdict{.before = trial.before, .with = with, .stays = with >= policy_.trial_gain * trial.before};
+    if (!verdict_->stays) {
       hold_wait_ = since_failed_ ? std::min(2 * hold_wait_, policy_.hold_max) : policy_.hold_after;
       since_failed_ = 0;
       failed_trials_.fetch_add(1, std::memory_order_relaxed);

@@ -144,9 +144,14 @@ TEST_CASE("a thread that joins and answers no more requests is let go, and the n
   CHECK(spread.move_from(0) == 1);
   // Nothing is decided for the trial's ten samples, however idle the two look...
   CHECK(feed(spread, {0.50, 0.38}, 9, 40000) == 2);
+  CHECK_FALSE(spread.verdict());
   // ...and then the verdict: 40k is not 10% more than 53k.
   CHECK(feed(spread, {0.50, 0.38}, 1, 40000) == 1);
   CHECK(spread.failed_trials() == 1);
+  REQUIRE(spread.verdict());
+  CHECK(spread.verdict()->before == Approx(53000));
+  CHECK(spread.verdict()->with == Approx(40000));
+  CHECK_FALSE(spread.verdict()->stays);
   CHECK(spread.move_from(1) == 0);  // the connections come back
   CHECK(spread.move_from(1) == 0);
   CHECK(spread.connections_on(0) == 4);
@@ -170,7 +175,12 @@ TEST_CASE("a thread that answers more requests stays") {
   // eight passes (at least 6,600), though the mean of all ten (6,400) would not.
   CHECK(feed(spread, {0.5, 0.1}, 2, 0) == 2);
   CHECK(feed(spread, {0.80, 0.70}, 8, 8000) == 2);
+  REQUIRE(spread.verdict());
+  CHECK(spread.verdict()->before == Approx(6000));
+  CHECK(spread.verdict()->with == Approx(8000));
+  CHECK(spread.verdict()->stays);
   CHECK(feed(spread, {0.80, 0.70}, 100, 8000) == 2);
+  CHECK_FALSE(spread.verdict());  // for the one sample that ended the trial only
   CHECK(spread.failed_trials() == 0);
   // Once the load goes, so does the thread, after the usual second.
   CHECK(feed(spread, {0.05, 0.05}, 9, 100) == 2);

@@ -88,6 +88,15 @@ class ThreadSpread {
   void closed(size_t thread);
   // Trials failed so far (a thread that joined and answered no more: see SpreadPolicy).
   uint64_t failed_trials() const { return failed_trials_.load(std::memory_order_relaxed); }
+  // The verdict of the trial that the last sample() ended, if it ended one: the requests a second
+  // before the thread joined and with it, and whether it stays. For the log; read it on the thread
+  // that calls sample().
+  struct Verdict {
+    double before;
+    double with;
+    bool stays;
+  };
+  const std::optional<Verdict>& verdict() const { return verdict_; }
 
  private:
   const size_t threads_;
@@ -109,6 +118,7 @@ class ThreadSpread {
     double answered = 0;  // the sum over the samples that count
   };
   std::optional<Trial> trial_;
+  std::optional<Verdict> verdict_;
   // No thread joins while since_failed_ < hold_wait_ (the hold after the last failed trial).
   int hold_wait_;
   std::optional<int> since_failed_;  // samples since the last failed trial, while it counts
