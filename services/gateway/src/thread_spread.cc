@@ -54,7 +54,8 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered, doubl
   }
   // Saturated: the active threads have no time left, so requests queue behind each other. With
   // large requests, half of it: each is a long stretch of work the others wait behind (decision 0019).
-  double full = request_bytes >= policy_.large_request_bytes ? policy_.saturated_large : policy_.saturated;
+  bool large = request_bytes >= policy_.large_request_bytes;
+  double full = large ? policy_.saturated_large : policy_.saturated;
   bool saturated = k < threads_ && active_sum >= full * static_cast<double>(k);
   if (saturated) {
     ++saturated_samples_;
@@ -64,14 +65,18 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered, doubl
     saturated_answered_ = 0;
   }
   // Spare: one thread fewer would carry everything (also what inactive threads still serve)
-  // without being saturated.
-  bool spare = k > 1 && all_sum < full * static_cast<double>(k - 1);
+  // without being saturated; with large requests, below `spare_large`, short of the 50% that
+  // brings a thread in.
+  bool spare = k > 1 && all_sum < (large ? policy_.spare_large : full) * static_cast<double>(k - 1);
   spare_samples_ = spare ? spare_samples_ + 1 : 0;
-  bool holding = since_failed_ && *since_failed_ < hold_wait_;
+  // Large requests join without a trial, so no failed trial holds them back (decision 0020): with
+  // them a second thread answered more in every closed loop measured, and in an open loop, where
+  // no more can be answered and the trial would always fail, it cut the tail.
+  bool holding = !large && since_failed_ && *since_failed_ < hold_wait_;
   if (saturated_samples_ >= policy_.grow_after && !holding) {
     bool regret = since_shrink_.has_value();
     since_shrink_.reset();
-    if (saturated_answered_ >= 0) {
+    if (saturated_answered_ >= 0 && !large) {
       trial_ = Trial{.before = saturated_answered_ / saturated_samples_, .regret = regret};
     } else if (regret) {
       shrink_wait_ = std::min(2 * shrink_wait_, policy_.shrink_after_max);

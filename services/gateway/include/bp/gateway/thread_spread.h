@@ -4,8 +4,8 @@
 // than one with plenty: it runs out of work sooner, sleeps and is woken again, and its NATS
 // connection carries smaller batches (decision 0013). So connections gather on as few threads as
 // keep up with the load: one to begin with, one more whenever the active ones are saturated and the
-// one more answers more requests, one fewer once the rest could carry the load without being
-// saturated. Connections move between threads between two requests, never during one.
+// one more answers more requests (large requests: whenever they are saturated), one fewer once the
+// rest could carry the load without being saturated. Connections move between threads between two requests, never during one.
 //
 // The decisions are plain arithmetic on samples the server takes (each thread's share of a core,
 // the requests answered), so they are tested without threads or clocks.
@@ -24,15 +24,20 @@ struct SpreadPolicy {
   bool by_load = true;      // false: every thread is active (BP_THREAD_SPREAD=all)
   double saturated = 0.90;  // a thread's share of a core at which it has no time to spare
   // With large requests (at least `large_request_bytes` accepted per request answered, over a
-  // sample) a thread counts as saturated from `saturated_large` of a core, for growing and for
-  // shrinking alike. A 30-KB body of 100 records is a long stretch of work (reading it, checking
+  // sample) a thread counts as saturated from `saturated_large` of a core (and one fewer waits for
+  // `spare_large`, below). A 30-KB body of 100 records is a long stretch of work (reading it, checking
   // it, writing it to NATS) during which the thread's other requests wait, and its NATS
   // connection is idle: on 2026-12-07 one thread carried 100-record requests at 0.61 of a core
   // while the machine had a third of its CPU to spare, and two threads answered 17-39% more (six
   // rounds on one stack). With one-record requests two threads answer fewer (decision 0013), and
-  // the trial below still decides whether the thread stays.
+  // there is no trial for large requests (below).
   double saturated_large = 0.50;
   double large_request_bytes = 8192;
+  // With large requests, one thread fewer once the rest would carry the load below this share of
+  // a core, short of `saturated_large`: the same load took less of two threads together than of
+  // one (100-record requests at 10,000 a second, 2026-12-07: one thread at 0.50-0.60 of a core,
+  // two at 0.46 together), so a shrink at 50% brought back the load that brought the thread in.
+  double spare_large = 0.40;
   int grow_after = 3;       // samples in a row of the active threads saturated on average: one more
   // A thread that joins is on trial (when the server gives the requests handled): after
   // `trial_skip` samples (the connections move over), the next `trial_samples` must answer
@@ -41,7 +46,9 @@ struct SpreadPolicy {
   // same cores): then one more thread only adds wakeups, and fewer requests are answered. A thread
   // that fails its trial is let go at once, and none joins for `hold_after` samples; twice as long
   // after each failed trial, up to `hold_max`, unless the hold before it ended more than `hold_max`
-  // samples earlier.
+  // samples earlier. With large requests a thread joins without a trial, hold or not (decision
+  // 0020): a second thread answered more of them in every closed loop, and in an open loop, where
+  // it cannot answer more, it cut the p99 to a fraction.
   int trial_skip = 2;
   int trial_samples = 8;
   double trial_gain = 1.10;
