@@ -108,12 +108,15 @@ asio::awaitable<void> HttpServer::sample_threads() {
       if (const auto& verdict = spread_.verdict()) {
         // Either way the trial's figures go to the log: they are what tells a trial failed on a
         // slow second from one failed because the thread does not help.
-        log::info(verdict->stays ? "I/O threads taking connections: the thread that joined stays, more requests were answered with it"
-                                 : "I/O threads taking connections: the thread that joined is let go, no more requests were answered with it",
-                  {{"active", std::to_string(after)},
-                   {"requests_per_s_before", std::to_string(static_cast<uint64_t>(verdict->before))},
-                   {"requests_per_s_with", std::to_string(static_cast<uint64_t>(verdict->with))},
-                   {"bytes_per_request", std::to_string(static_cast<uint64_t>(request_bytes))}});
+        log::info(
+            verdict->stays
+                ? "I/O threads taking connections: the thread that joined stays, more requests were answered with it"
+                : "I/O threads taking connections: the thread that joined is let go, no more requests were answered "
+                  "with it",
+            {{"active", std::to_string(after)},
+             {"requests_per_s_before", std::to_string(static_cast<uint64_t>(verdict->before))},
+             {"requests_per_s_with", std::to_string(static_cast<uint64_t>(verdict->with))},
+             {"bytes_per_request", std::to_string(static_cast<uint64_t>(request_bytes))}});
       } else if (after != before) {
         std::string shares;
         for (double b : busy) shares += (shares.empty() ? "" : " ") + std::to_string(b).substr(0, 4);

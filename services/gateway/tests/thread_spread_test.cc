@@ -228,7 +228,7 @@ TEST_CASE("a thread let go too early and tried again is kept twice as long once 
   CHECK(spread.failed_trials() == 0);
 }
 
-TEST_CASE("with large requests a thread half busy brings in the next, on trial, and both stay while they carry more") {
+TEST_CASE("with large requests a thread half busy brings in the next, and both stay while they carry more") {
   ThreadSpread spread(2);
   // One-record requests (300 bytes) at 0.61 of a core: one thread keeps up.
   CHECK(feed(spread, {0.61, 0}, 100, 20000) == 1);
@@ -238,7 +238,7 @@ TEST_CASE("with large requests a thread half busy brings in the next, on trial, 
   };
   CHECK(large({0.61, 0}, 2, 8600) == 1);
   CHECK(large({0.61, 0}, 1, 8600) == 2);
-  // ...and stays, answering more (the trial's ten samples, and long after)...
+  // ...and stays (no trial: the ten samples a trial would take, and long after)...
   CHECK(large({0.45, 0.40}, 10, 10600) == 2);
   CHECK(large({0.45, 0.40}, 100, 10600) == 2);
   CHECK(spread.failed_trials() == 0);
@@ -248,7 +248,7 @@ TEST_CASE("with large requests a thread half busy brings in the next, on trial, 
   CHECK(large({0.45, 0}, 100, 6000) == 1);
 }
 
-TEST_CASE("with large requests the thread that joins is on no trial: it stays though no more are answered, until the load falls") {
+TEST_CASE("with large requests the thread that joins stays without a trial, until the load falls") {
   ThreadSpread spread(2);
   auto large = [&](std::vector<double> busy, int times, double answered) {
     return feed(spread, std::move(busy), times, answered, kHundredRecords);

@@ -4,8 +4,9 @@
 // than one with plenty: it runs out of work sooner, sleeps and is woken again, and its NATS
 // connection carries smaller batches (decision 0013). So connections gather on as few threads as
 // keep up with the load: one to begin with, one more whenever the active ones are saturated and the
-// one more answers more requests (large requests: whenever they are saturated), one fewer once the
-// rest could carry the load without being saturated. Connections move between threads between two requests, never during one.
+// one more answers more requests (with large requests, whenever they are saturated), one fewer once
+// the rest could carry the load without being saturated. Connections move between threads between
+// two requests, never during one.
 //
 // The decisions are plain arithmetic on samples the server takes (each thread's share of a core,
 // the requests answered), so they are tested without threads or clocks.
@@ -25,8 +26,8 @@ struct SpreadPolicy {
   double saturated = 0.90;  // a thread's share of a core at which it has no time to spare
   // With large requests (at least `large_request_bytes` accepted per request answered, over a
   // sample) a thread counts as saturated from `saturated_large` of a core (and one fewer waits for
-  // `spare_large`, below). A 30-KB body of 100 records is a long stretch of work (reading it, checking
-  // it, writing it to NATS) during which the thread's other requests wait, and its NATS
+  // `spare_large`, below). A 30-KB body of 100 records is a long stretch of work (reading it,
+  // checking it, writing it to NATS) during which the thread's other requests wait, and its NATS
   // connection is idle: on 2026-12-07 one thread carried 100-record requests at 0.61 of a core
   // while the machine had a third of its CPU to spare, and two threads answered 17-39% more (six
   // rounds on one stack). With one-record requests two threads answer fewer (decision 0013), and
