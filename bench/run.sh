@@ -55,6 +55,9 @@ latency_pipe="$(curl -sf -X POST "$gw/v1/pipes" -H "$auth" -H 'Content-Type: app
   grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4)"
 curl -sf -o /dev/null -X POST "$gw/v1/pipes/$latency_pipe/destinations" -H "$auth" -H 'Content-Type: application/json' \
   -d "{\"type\":\"webhook\",\"name\":\"drain\",\"config\":{\"url\":\"http://127.0.0.1:$null_port/drain\",\"signing_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}"
+# Every release of a held pipe (stack.sh release_pipe) runs a witness open loop into this pipe,
+# whose records the worker drains: what deleting a deep consumer costs another pipe's ingest.
+release_witness="$gw/v1/ingest/$latency_pipe"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && a != "-" && b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 # load LOAD_ARGS...: the load generator's one-line JSON. A load with any answer but 202 is noted in

@@ -87,15 +87,41 @@ hold_pipe() { retrying "add the held destination to $1" held_destination "$1"; }
 # hold_pipe retries until nats-server answers again. The two waits go to $BP_DATA_DIR/releases
 # for the report (release_summary). The `sync` writes back what is left dirty, so that the next
 # scenario does not start under the write-back.
+#
+# With release_witness set (an ingest URL of another pipe), an open loop of 1,000 one-record
+# requests a second runs into that pipe from just before the DELETE until the pipe is held again:
+# nats-server removes the deleted consumer's messages under the lock of the one stream every pipe
+# publishes into, and the witness's p99 and maximum (columns 3 and 4 of the releases file) show
+# what that costs everyone else's ingest (docs/BENCHMARKS.md, eighteenth day session).
 release_pipe() {
-  local url t0 t1 t2
+  local url t0 t1 t2 witness_pid="" witness="-1 -1"
   url="$gw/v1/pipes/$1/destinations/$(cat "$BP_DATA_DIR/held.$1")"
+  if [[ -n "${release_witness:-}" ]]; then
+    # Stopped below; the 150 s (more than the DELETE's and the hold's minute of retries each)
+    # only bound a witness left behind by a release that failed.
+    "${bin:?}/bp_loadgen" --seconds=150 --rate=1000 --connections=8 --records=1 --url="$release_witness" --key="$key" \
+      >"$BP_DATA_DIR/witness.json" &
+    witness_pid=$!
+    sleep 0.5
+  fi
   t0="$(date +%s%N)"
   retrying "delete $url" curl -sf -o /dev/null -X DELETE "$url" -H "$auth"
   t1="$(date +%s%N)"
   hold_pipe "$1"
   t2="$(date +%s%N)"
-  echo "$(((t1 - t0) / 1000000)) $(((t2 - t1) / 1000000))" >>"$BP_DATA_DIR/releases"
+  if [[ -n "$witness_pid" ]]; then
+    kill -TERM "$witness_pid" 2>/dev/null || true
+    wait "$witness_pid" 2>/dev/null || true
+    local out
+    out="$(cat "$BP_DATA_DIR/witness.json" 2>/dev/null)"
+    # Only a witness whose every request was answered 202 gives figures; "-2" marks one that was not.
+    if [[ "$(field "$out" accepted)" == "$(field "$out" requests)" && "$(field "$out" errors)" == 0 && -n "$out" ]]; then
+      witness="$(field "$out" p99_ms) $(field "$out" max_ms)"
+    else
+      witness="-2 -2"
+    fi
+  fi
+  echo "$(((t1 - t0) / 1000000)) $(((t2 - t1) / 1000000)) $witness" >>"$BP_DATA_DIR/releases"
   sync
 }
 
@@ -141,8 +167,13 @@ settle_summary() {
 release_summary() {
   [[ -s "$BP_DATA_DIR/releases" ]] || return 0
   sort -n "$BP_DATA_DIR/releases" | awk '
-    { d[NR] = $1; if ($2 > g) g = $2 }
-    END { printf "Releases of held pipes (bench/stack.sh release_pipe): %d; the DELETE answered in %d ms at the median, %d ms at most; the pipe was held again (nats-server answering again) at most %d ms after.\n", NR, d[int((NR + 1) / 2)], d[NR], g }'
+    { d[NR] = $1; if ($2 > g) g = $2
+      if (NF >= 4 && $3 == -2) bad++
+      else if (NF >= 4 && $3 >= 0) { w++; if ($3 > wp) wp = $3; if ($4 > wm) { wm = $4; wd = $1 + $2 } } }
+    END { printf "Releases of held pipes (bench/stack.sh release_pipe): %d; the DELETE answered in %d ms at the median, %d ms at most; the pipe was held again (nats-server answering again) at most %d ms after.", NR, d[int((NR + 1) / 2)], d[NR], g
+          if (w > 0) printf " Meanwhile an open loop of 1,000 req/s into another pipe (the witness) got a p99 of at most %.1f ms and a maximum of %.1f ms (in the release that took %d ms): deleting a deep consumer holds the lock of the stream every pipe shares.", wp, wm, wd
+          if (bad > 0) printf " In %d release(s) the witness had answers other than 202.", bad
+          printf "\n" }'
   [[ -s "$BP_DATA_DIR/purges" ]] || return 0
   sort -n "$BP_DATA_DIR/purges" | awk '{ p[NR] = $1 }
     END { printf "Purges of the held pipe (bench/stack.sh purge_pipe, before every arm of the 100-record rounds and the 100-record floor window): %d, %.2f s at the median, %.2f s at most.\n", NR, p[int((NR + 1) / 2)], p[NR] }'
