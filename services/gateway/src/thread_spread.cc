@@ -67,7 +67,8 @@ size_t ThreadSpread::sample(std::span<const double> busy, double answered, doubl
   // Spare: one thread fewer would carry everything (also what inactive threads still serve)
   // without being saturated; with large requests, below `spare_large`, short of the 50% that
   // brings a thread in.
-  bool spare = k > 1 && all_sum < (large ? policy_.spare_large : full) * static_cast<double>(k - 1);
+  double spare_below = large ? policy_.spare_large : policy_.saturated;
+  bool spare = k > 1 && all_sum < spare_below * static_cast<double>(k - 1);
   spare_samples_ = spare ? spare_samples_ + 1 : 0;
   // Large requests join without a trial, so no failed trial holds them back (decision 0020): with
   // them a second thread answered more in every closed loop measured, and in an open loop, where
