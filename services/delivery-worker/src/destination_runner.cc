@@ -14,16 +14,18 @@
 #include "bp/clock.h"
 #include "bp/delivery_worker/backoff.h"
 #include "bp/delivery_worker/batch_delivery.h"
-#include "bp/delivery_worker/fetch.h"
 #include "bp/log.h"
-#include "bp/periodic.h"
 #include "bp/nats/ingest_message.h"
+#include "bp/nats/puller.h"
+#include "bp/periodic.h"
 #include "bp/uuid.h"
 
 namespace bp::delivery_worker {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using nats::MsgPtr;
+using nats::Puller;
 
 // Messages of the open batch, acked together once the sink has written them.
 struct PendingBatch {

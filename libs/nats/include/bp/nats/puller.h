@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace bp::delivery_worker {
+namespace bp::nats {
 
 struct MsgDeleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
@@ -79,4 +79,4 @@ class Puller {
   uint64_t pulls_ = 0;
 };
 
-}  // namespace bp::delivery_worker
+}  // namespace bp::nats

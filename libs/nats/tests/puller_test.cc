@@ -9,12 +9,12 @@
 #include <set>
 #include <thread>
 
-#include "bp/delivery_worker/fetch.h"
+#include "bp/nats/puller.h"
 #include "bp/nats/client.h"
 #include "bp/testing/environment.h"
 #include "bp/uuid.h"
 
-using namespace bp::delivery_worker;
+using namespace bp::nats;
 using namespace std::chrono_literals;
 
 namespace {

@@ -1,11 +1,11 @@
 // The consumer's pull protocol by hand: a pull request per fetch, answers on an inbox of our own.
-#include "bp/delivery_worker/fetch.h"
+#include "bp/nats/puller.h"
 
 #include <cstring>
 
 #include "bp/nats/client.h"
 
-namespace bp::delivery_worker {
+namespace bp::nats {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -35,7 +35,7 @@ natsStatus Puller::open(natsConnection* nc, const std::string& stream, const std
   // dropped as a slow consumer would come back only after AckWait).
   s = natsSubscription_SetPendingLimits(sub, -1, -1);
   if (s != NATS_OK) {
-    nats::retire(sub);
+    retire(sub);
     return s;
   }
   out.reset(new Puller(nc, "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer, prefix, sub));
@@ -44,7 +44,7 @@ natsStatus Puller::open(natsConnection* nc, const std::string& stream, const std
 
 // Answers may still be on their way to the inbox (a pull request not yet expired, its 408):
 // nats.c 3.4 must not see the subscription freed under a message it is reading.
-Puller::~Puller() { nats::retire(sub_); }
+Puller::~Puller() { retire(sub_); }
 
 int Puller::queued() const {
   int msgs = 0, bytes = 0;
@@ -119,4 +119,4 @@ natsStatus Puller::fetch(int batch, std::chrono::milliseconds wait, std::vector<
   return taken() > 0 ? NATS_OK : NATS_TIMEOUT;
 }
 
-}  // namespace bp::delivery_worker
+}  // namespace bp::nats
