@@ -145,6 +145,7 @@ Result<int64_t> Client::consumer_backlog(const std::string& stream, const std::s
   natsStatus s = js_GetConsumerInfo(&info, js_, stream.c_str(), durable.c_str(), &o, &jerr);
   if (s != NATS_OK) {
     if (info) jsConsumerInfo_Destroy(info);
+    if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) return Error::not_found("no consumer " + durable);
     return error_from(s, jerr, "cannot look up consumer " + durable);
   }
   int64_t backlog = static_cast<int64_t>(info->NumPending) + static_cast<int64_t>(info->NumAckPending);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "bp/control_plane/consumer_drain.h"
 #include "bp/control_plane/grpc_service.h"
 #include "bp/control_plane/rpc_metrics.h"
 #include "bp/control_plane/migrations.h"
@@ -33,6 +34,9 @@ const std::vector<config::Setting>& settings() {
       {"BP_DLQ_MAX_AGE_DAYS", "14", "how long dead letters are kept"},
       {"BP_ACK_WAIT_SECONDS", "30", "redelivery delay of unacked messages (per-destination consumers)"},
       {"BP_RECONCILE_INTERVAL_SECONDS", "60", "how often consumers are matched to destinations again"},
+      {"BP_CONSUMER_DRAIN_ABOVE", "1000",
+       "a deleted destination's consumer holding more messages is drained before it is deleted"},
+      {"BP_CONSUMER_DRAIN_RATE", "8000", "messages a second a drain acks (one control-plane drains at a time)"},
       {"BP_WORKSPACE_NAME", "default", "workspace created by the bootstrap command"},
       {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
   };
@@ -63,7 +67,9 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   auto window = cfg.get_int("BP_DUPLICATE_WINDOW_SECONDS", 1, 7 * 86400);
   auto dlq_days = cfg.get_int("BP_DLQ_MAX_AGE_DAYS", 1, 3650);
   auto ack_wait = cfg.get_int("BP_ACK_WAIT_SECONDS", 1, 3600);
-  for (auto* r : {&max_bytes, &replicas, &window, &dlq_days, &ack_wait}) {
+  auto drain_above = cfg.get_int("BP_CONSUMER_DRAIN_ABOVE", 0, int64_t{1} << 40);
+  auto drain_rate = cfg.get_int("BP_CONSUMER_DRAIN_RATE", 1, 10000000);
+  for (auto* r : {&max_bytes, &replicas, &window, &dlq_days, &ack_wait, &drain_above, &drain_rate}) {
     if (!*r) return r->take_error();
   }
   o.ingest_max_bytes = *max_bytes;
@@ -71,6 +77,8 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   o.duplicate_window = std::chrono::seconds(*window);
   o.dead_letter_max_age = std::chrono::hours(24 * *dlq_days);
   o.ack_wait = std::chrono::seconds(*ack_wait);
+  o.consumer_drain_above = *drain_above;
+  o.consumer_drain_rate = *drain_rate;
   return o;
 }
 
@@ -113,6 +121,12 @@ int serve(const config::Source& cfg) {
     if (auto r = service->reconcile_consumers(); !r) log::warn("consumer reconcile failed", {{"error", r.error().message}});
     return true;
   });
+  // Deep consumers of deleted destinations, every second (decision 0021).
+  auto drain = std::make_shared<ConsumerDrain>(cfg.get("BP_PG_URL"), service);
+  Periodic draining(std::chrono::seconds(1), [drain] {
+    if (auto r = drain->run_once(); !r) log::warn("consumer drain failed", {{"error", r.error().message}});
+    return true;
+  });
 
   GrpcService grpc_service(service);
   grpc::ResourceQuota quota("control-plane");
@@ -136,7 +150,7 @@ int serve(const config::Source& cfg) {
     if (auto r = (*conn)->exec("SELECT 1"); !r) return r.take_error();
     return ok_status();
   };
-  probes.metrics = [service, rpc_metrics]() {
+  probes.metrics = [service, rpc_metrics, drain]() {
     std::string out;
     rpc_metrics->write(out);
     ops::prom::header(out, "bp_control_plane_pg_connections_in_use", "gauge", "Postgres connections on loan");
@@ -145,6 +159,12 @@ int serve(const config::Source& cfg) {
     ops::prom::sample(out, "bp_control_plane_pg_pool_size", "", static_cast<uint64_t>(service->pool().size()));
     ops::prom::header(out, "bp_control_plane_nats_connected", "gauge", "1 while the NATS connection is up");
     ops::prom::sample(out, "bp_control_plane_nats_connected", "", static_cast<uint64_t>(service->nats_healthy() ? 1 : 0));
+    ops::prom::header(out, "bp_control_plane_drained_messages_total", "counter",
+                      "messages of deleted destinations' consumers acked by this process's drain");
+    ops::prom::sample(out, "bp_control_plane_drained_messages_total", "", static_cast<uint64_t>(drain->acked_total()));
+    ops::prom::header(out, "bp_control_plane_consumers_to_delete", "gauge",
+                      "consumers of deleted destinations not deleted yet, at this process's last drain pass");
+    ops::prom::sample(out, "bp_control_plane_consumers_to_delete", "", static_cast<uint64_t>(drain->left()));
     return out;
   };
   auto ops = ops::OpsServer::start(cfg.get("BP_HTTP_LISTEN"), probes);
@@ -153,6 +173,7 @@ int serve(const config::Source& cfg) {
 
   int signal = stop_signals.wait();
   log::info("stopping", {{"signal", std::to_string(signal)}});
+  drain->stop();  // a drain in progress ends after its batch; the next start resumes it
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   server->Wait();
   log::info("stopped");

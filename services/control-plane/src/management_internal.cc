@@ -122,23 +122,30 @@ Status Management::report_usage(const v1::ReportUsageRequest& r) {
   return ok_status();  // usage of a deleted pipe is dropped on purpose
 }
 
-Status Management::delete_consumer_of_deleted(pg::Connection& conn, const std::string& destination_id,
-                                              std::chrono::milliseconds wait) {
-  if (auto s = topology_->delete_consumer(destination_id, wait); !s) return s;
+Result<bool> Management::delete_consumer_of_deleted(pg::Connection& conn, const std::string& destination_id,
+                                                    std::chrono::milliseconds wait) {
+  auto backlog = topology_->consumer_backlog(destination_id);
+  if (!backlog && backlog.error().code != ErrorCode::kNotFound) return backlog.take_error();
+  if (backlog) {
+    if (*backlog > topology_->options().consumer_drain_above) return false;
+    if (auto s = topology_->delete_consumer(destination_id, wait); !s) return s.take_error();
+  }
   auto done = conn.exec("DELETE FROM consumer_cleanup WHERE destination_id = $1", {destination_id});
   if (!done) return done.take_error();
-  return ok_status();
+  return true;
 }
 
 void Management::delete_consumers_of_deleted(pg::Connection& conn, const std::vector<std::string>& destination_ids) {
   auto deadline = std::chrono::steady_clock::now() + topology_->options().consumer_delete_wait;
   for (const auto& id : destination_ids) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    Status s = left.count() > 0 ? delete_consumer_of_deleted(conn, id, left)
-                                : Status(Error::unavailable("no time left to wait for nats-server"));
-    if (!s) {
+    Result<bool> gone = left.count() > 0 ? delete_consumer_of_deleted(conn, id, left)
+                                         : Result<bool>(Error::unavailable("no time left to wait for nats-server"));
+    if (!gone) {
       log::warn("consumer of a deleted destination left to the reconcile",
-                {{"destination_id", id}, {"error", s.error().message}});
+                {{"destination_id", id}, {"error", gone.error().message}});
+    } else if (!*gone) {
+      log::info("consumer of a deleted destination left to the drain", {{"destination_id", id}});
     }
   }
 }
@@ -170,8 +177,13 @@ Result<ReconcileReport> Management::reconcile_consumers() {
   if (!left) return left.take_error();
   for (int i = 0; i < left->size(); ++i) {
     std::string id = left->text(i, "destination_id");
-    if (auto s = delete_consumer_of_deleted(**conn, id, kReconcileDeleteWait); !s) {
-      log::warn("consumer of a deleted destination not deleted yet", {{"destination_id", id}, {"error", s.error().message}});
+    auto gone = delete_consumer_of_deleted(**conn, id, kReconcileDeleteWait);
+    if (!gone) {
+      log::warn("consumer of a deleted destination not deleted yet", {{"destination_id", id}, {"error", gone.error().message}});
+      continue;
+    }
+    if (!*gone) {
+      ++report.draining;  // the drain's, not the reconcile's
       continue;
     }
     log::info("deleted the consumer of a deleted destination", {{"destination_id", id}});

@@ -1,8 +1,12 @@
 // Streams, consumers and change events on JetStream.
 #include "bp/control_plane/topology.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "bp/json.h"
 #include "bp/log.h"
+#include "bp/nats/puller.h"
 
 namespace bp::control_plane {
 
@@ -43,6 +47,47 @@ Status Topology::delete_consumer(const std::string& destination_id, std::chrono:
 
 Result<bool> Topology::consumer_exists(const std::string& destination_id) {
   return nats_->consumer_exists(kIngestStream, consumer_name(destination_id));
+}
+
+Result<int64_t> Topology::consumer_backlog(const std::string& destination_id) {
+  return nats_->consumer_backlog(kIngestStream, consumer_name(destination_id));
+}
+
+Result<int64_t> Topology::drain_consumer(const std::string& destination_id, const std::atomic<bool>& stop) {
+  using Clock = std::chrono::steady_clock;
+  // A hundred messages at a time; at most 8 MiB, far below what makes nats-server drop the
+  // connection as a slow consumer (see nats::Puller::fetch).
+  constexpr int kBatch = 100;
+  constexpr int64_t kMaxBytes = int64_t{8} << 20;
+  natsConnection* nc = nats_->connection();
+  std::unique_ptr<nats::Puller> puller;
+  const std::string consumer = consumer_name(destination_id);
+  if (natsStatus s = nats::Puller::open(nc, kIngestStream, consumer, puller); s != NATS_OK) {
+    return nats::error_from(s, static_cast<jsErrCode>(0), "cannot pull from consumer " + consumer);
+  }
+  const auto start = Clock::now();
+  const int64_t rate = std::max<int64_t>(1, options_.consumer_drain_rate);
+  int64_t acked = 0;
+  std::vector<nats::MsgPtr> batch;
+  while (!stop.load()) {
+    batch.clear();
+    // With nothing to take the server answers once the wait is over: the end costs one wait.
+    natsStatus s = puller->fetch(kBatch, std::chrono::milliseconds(250), batch, kMaxBytes);
+    if (s == NATS_TIMEOUT) break;  // nothing left to take now
+    if (s != NATS_OK) return nats::error_from(s, static_cast<jsErrCode>(0), "cannot pull from consumer " + consumer);
+    for (auto& m : batch) {
+      if (natsStatus a = nats::Puller::ack(nc, m.get()); a != NATS_OK) {
+        return nats::error_from(a, static_cast<jsErrCode>(0), "cannot ack for consumer " + consumer);
+      }
+    }
+    acked += static_cast<int64_t>(batch.size());
+    // The acks reach the server before the next batch is taken, so the pace holds there too.
+    if (natsStatus f = natsConnection_FlushTimeout(nc, 5000); f != NATS_OK) {
+      return nats::error_from(f, static_cast<jsErrCode>(0), "cannot flush acks for consumer " + consumer);
+    }
+    std::this_thread::sleep_until(start + std::chrono::microseconds(acked * 1000000 / rate));
+  }
+  return acked;
 }
 
 Result<std::vector<nats::StoredMessage>> Topology::dead_letters(const std::string& pipe_id,

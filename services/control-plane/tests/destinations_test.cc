@@ -1,11 +1,15 @@
-// Destinations: per-type validation, secrets encrypted and redacted, consumers follow destinations.
+// Destinations: per-type validation, secrets encrypted and redacted, consumers follow destinations
+// (deep ones of deleted destinations drained first).
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
+#include "bp/control_plane/consumer_drain.h"
 #include "bp/control_plane/topology.h"
 #include "bp/json.h"
+#include "bp/nats/puller.h"
 #include "bp/testing/environment.h"
 #include "fixture.h"
 
@@ -335,4 +339,155 @@ TEST_CASE("destinations: a create that nats-server does not answer fails and lea
   auto consumers = f.nats().consumer_names(kIngestStream);
   REQUIRE(consumers.ok());
   CHECK(consumers->empty());
+}
+
+namespace {
+
+// Messages BP_INGEST stores: under interest retention, those some consumer still needs.
+uint64_t stream_messages(Fixture& f) {
+  jsStreamInfo* info = nullptr;
+  REQUIRE(js_GetStreamInfo(&info, f.nats().jetstream(), kIngestStream, nullptr, nullptr) == NATS_OK);
+  uint64_t n = info->State.Msgs;
+  jsStreamInfo_Destroy(info);
+  return n;
+}
+
+int64_t backlog(Fixture& f, const std::string& destination_id) {
+  auto b = f.nats().consumer_backlog(kIngestStream, consumer_name(destination_id));
+  REQUIRE(b.ok());
+  return *b;
+}
+
+// Stores messages "1" to "n" on the pipe's subject, as the gateway would.
+void store(Fixture& f, const std::string& pipe_id, int n) {
+  for (int i = 1; i <= n; ++i) {
+    REQUIRE(f.nats().publish_stored(bp::nats::ingest_subject(pipe_id), std::to_string(i), {}, "").ok());
+  }
+}
+
+void delete_destination(Fixture& f, const Workspace& ws, const std::string& pipe_id, const std::string& id) {
+  v1::DeleteDestinationRequest del;
+  del.set_pipe_id(pipe_id);
+  del.set_destination_id(id);
+  v1::Empty empty;
+  auto status = f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+}
+
+}  // namespace
+
+TEST_CASE("destinations: a deleted destination's deep consumer is drained, then deleted; the pipe's others lose nothing",
+          "[integration]") {
+  bp::testing::NatsServerProcess server;  // the stream's message count is this test's alone
+  bp::control_plane::TopologyOptions options;
+  options.consumer_drain_above = 100;
+  options.consumer_drain_rate = 10000;
+  Fixture f(server.url(), options);
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  auto other = f.create_pipe(ws, "other");
+  auto kept = create_destination(f, ws, pipe.id(), "kept");
+  auto doomed = create_destination(f, ws, pipe.id(), "doomed");
+  auto alone = create_destination(f, ws, other.id(), "alone");
+  store(f, pipe.id(), 3000);
+  store(f, other.id(), 2000);
+  REQUIRE(stream_messages(f) == 5000);
+
+  // Gone for the user at once; the consumers are too deep to delete at once and stay for the drain.
+  delete_destination(f, ws, pipe.id(), doomed.id());
+  v1::DeletePipeRequest delp;
+  delp.set_pipe_id(other.id());
+  v1::Empty empty;
+  REQUIRE(f.stub().DeletePipe(f.as(ws.api_key).get(), delp, &empty).ok());
+  CHECK(cleanup_rows(f) == 2);
+  CHECK(consumer_exists(f, doomed.id()));
+  CHECK(consumer_exists(f, alone.id()));
+  // The reconcile leaves them to the drain too.
+  auto reconciled = f.service().reconcile_consumers();
+  REQUIRE(reconciled.ok());
+  CHECK(reconciled->draining == 2);
+  CHECK(reconciled->removed == 0);
+  CHECK(consumer_exists(f, doomed.id()));
+
+  bp::control_plane::ConsumerDrain drain(f.database_url(), f.service_shared());
+  const auto start = std::chrono::steady_clock::now();
+  auto report = drain.run_once();
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO((report ? "" : report.error().message));
+  REQUIRE(report.ok());
+  CHECK(report->drains);
+  CHECK(report->acked == 5000);
+  CHECK(report->deleted == 2);
+  CHECK(report->left == 0);
+  CHECK(took >= std::chrono::milliseconds(450));  // 5,000 messages at 10,000 a second, not at once
+  CHECK_FALSE(consumer_exists(f, doomed.id()));
+  CHECK_FALSE(consumer_exists(f, alone.id()));
+  CHECK(cleanup_rows(f) == 0);
+
+  // The stream keeps only what the pipe's other destination still needs, and that one has it all.
+  CHECK(stream_messages(f) == 3000);
+  CHECK(backlog(f, kept.id()) == 3000);
+  std::unique_ptr<bp::nats::Puller> puller;
+  REQUIRE(bp::nats::Puller::open(f.nats().connection(), kIngestStream, consumer_name(kept.id()), puller) == NATS_OK);
+  std::set<std::string> seen;
+  std::vector<bp::nats::MsgPtr> batch;
+  while (puller->fetch(500, std::chrono::seconds(1), batch) == NATS_OK) {
+    for (auto& m : batch) {
+      seen.emplace(natsMsg_GetData(m.get()), natsMsg_GetDataLength(m.get()));
+      REQUIRE(bp::nats::Puller::ack(f.nats().connection(), m.get()) == NATS_OK);
+    }
+    batch.clear();
+  }
+  CHECK(seen.size() == 3000);
+  CHECK((seen.count("1") == 1 && seen.count("3000") == 1));
+  for (int i = 0; i < 50 && stream_messages(f) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(stream_messages(f) == 0);
+}
+
+TEST_CASE("destinations: one control-plane drains at a time, and a drain stopped halfway resumes", "[integration]") {
+  bp::testing::NatsServerProcess server;
+  bp::control_plane::TopologyOptions options;
+  options.consumer_drain_above = 100;
+  options.consumer_drain_rate = 2000;
+  Fixture f(server.url(), options);
+  auto ws = f.new_workspace();
+  auto pipe = f.create_pipe(ws, "events");
+  auto doomed = create_destination(f, ws, pipe.id(), "doomed");
+  store(f, pipe.id(), 3000);
+  delete_destination(f, ws, pipe.id(), doomed.id());
+  REQUIRE(cleanup_rows(f) == 1);
+
+  auto first = std::make_unique<bp::control_plane::ConsumerDrain>(f.database_url(), f.service_shared());
+  bp::control_plane::ConsumerDrain second(f.database_url(), f.service_shared());
+  bp::Result<bp::control_plane::DrainReport> halfway = bp::Error::internal("not run");
+  std::thread running([&] { halfway = first->run_once(); });
+  for (int i = 0; i < 100 && backlog(f, doomed.id()) == 3000; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The first holds the lock while it drains: the second leaves the consumer alone.
+  auto idle = second.run_once();
+  REQUIRE(idle.ok());
+  CHECK_FALSE(idle->drains);
+  CHECK(idle->acked == 0);
+  CHECK(idle->left == 1);
+  first->stop();  // as the control-plane does on SIGTERM
+  running.join();
+  REQUIRE(halfway.ok());
+  CHECK(halfway->drains);
+  CHECK(halfway->deleted == 0);
+  CHECK(halfway->acked > 0);
+  CHECK(halfway->acked < 3000);
+  CHECK(consumer_exists(f, doomed.id()));
+  CHECK(cleanup_rows(f) == 1);
+
+  // Its process gone, its lock goes with its connection; the other takes over where it stopped.
+  first.reset();
+  auto rest = second.run_once();
+  INFO((rest ? "" : rest.error().message));
+  REQUIRE(rest.ok());
+  CHECK(rest->drains);
+  CHECK(rest->deleted == 1);
+  CHECK(halfway->acked + rest->acked == 3000);  // each message acked once
+  CHECK_FALSE(consumer_exists(f, doomed.id()));
+  CHECK(cleanup_rows(f) == 0);
+  CHECK(stream_messages(f) == 0);
 }

@@ -37,6 +37,7 @@ class Fixture {
   v1::ControlPlane::Stub& stub() { return *stub_; }
   std::shared_ptr<v1::ControlPlane::StubInterface> stub_shared() { return stub_; }
   Management& service() { return *service_; }
+  std::shared_ptr<Management> service_shared() { return service_; }
   nats::Client& nats() { return *nats_; }
   pg::Connection& db() { return *db_; }
   const std::string& database_url() const { return database_.url(); }

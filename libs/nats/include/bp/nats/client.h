@@ -63,6 +63,7 @@ class Client {
   Result<std::vector<std::string>> consumer_names(const std::string& stream);
   Result<bool> consumer_exists(const std::string& stream, const std::string& durable);
   // Messages the consumer has not had acked yet: pending delivery plus delivered and unacked.
+  // kNotFound when there is no such consumer.
   Result<int64_t> consumer_backlog(const std::string& stream, const std::string& durable);
 
   // Stored messages on `subject` with sequence >= from, at most max (needs allow_direct).

@@ -28,6 +28,7 @@ struct Caller {
 struct ReconcileReport {
   int created = 0;  // consumers made for destinations that had none
   int removed = 0;  // consumers of deleted destinations deleted (or found gone)
+  int draining = 0;  // consumers of deleted destinations too deep to delete: the drain's (decision 0021)
 };
 
 struct BootstrapResult {
@@ -84,6 +85,13 @@ class Management {
   Result<ReconcileReport> reconcile_consumers();
   bool nats_healthy() const { return topology_->healthy(); }
   pg::Pool& pool() { return *pool_; }
+  const std::shared_ptr<Topology>& topology() const { return topology_; }
+
+  // Deletes the consumer of a deleted destination, then its consumer_cleanup row: true. False
+  // when the consumer holds more than consumer_drain_above messages; it is then left to the
+  // drain (ConsumerDrain), and so is the row. A consumer already gone counts as deleted.
+  Result<bool> delete_consumer_of_deleted(pg::Connection& conn, const std::string& destination_id,
+                                          std::chrono::milliseconds wait);
 
  private:
   // Pipe of the caller's workspace, read with its limits, origins and destinations (and usage).
@@ -99,11 +107,8 @@ class Management {
   Status require_pipe(pg::Connection& conn, const Caller& c, const std::string& pipe_id, bool lock = false);
   // After the destinations' rows and cleanup rows are committed: deletes their consumers,
   // waiting at most consumer_delete_wait for all of them, and the cleanup rows of those that
-  // went. What is left is logged and left to the reconcile.
+  // went. What is left is logged and left to the drain (deep ones) or the reconcile.
   void delete_consumers_of_deleted(pg::Connection& conn, const std::vector<std::string>& destination_ids);
-  // Deletes one consumer of a deleted destination, then its consumer_cleanup row.
-  Status delete_consumer_of_deleted(pg::Connection& conn, const std::string& destination_id,
-                                    std::chrono::milliseconds wait);
 
   std::shared_ptr<pg::Pool> pool_;
   std::shared_ptr<crypto::Keyring> keyring_;

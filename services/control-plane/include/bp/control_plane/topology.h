@@ -2,6 +2,7 @@
 // and the change events that keep caches elsewhere fresh.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -28,6 +29,13 @@ struct TopologyOptions {
   // of a pipe's together). The row is gone by then; a consumer still there is the reconcile's
   // to remove. Below the gateway's BP_CONTROL_PLANE_TIMEOUT_MS (5 s).
   std::chrono::milliseconds consumer_delete_wait{2000};
+  // A deleted destination's consumer holding more messages than this is drained before it is
+  // deleted, never deleted at once (decision 0021): nats-server 2.9 removes a deleted consumer's
+  // messages under the lock of BP_INGEST, which every pipe's ingest waits for meanwhile.
+  int64_t consumer_drain_above = 1000;
+  // How fast a drain acks those messages (messages a second), so that its removals leave the
+  // stream's lock to ingest in between.
+  int64_t consumer_drain_rate = 8000;
 };
 
 std::string consumer_name(const std::string& destination_id);  // "dest-<uuid>"
@@ -51,6 +59,12 @@ class Topology {
   // Waits at most `wait` for the server's answer (see TopologyOptions::consumer_delete_wait).
   Status delete_consumer(const std::string& destination_id, std::chrono::milliseconds wait);
   Result<bool> consumer_exists(const std::string& destination_id);
+  // Messages the destination's consumer holds (kNotFound when it has none).
+  Result<int64_t> consumer_backlog(const std::string& destination_id);
+  // For a deleted destination only: acks what its consumer holds, consumer_drain_rate messages a
+  // second at most, until nothing is left to take or `stop` is set; returns how many it acked.
+  // Messages a worker still holds unacked are not taken; they come back after AckWait.
+  Result<int64_t> drain_consumer(const std::string& destination_id, const std::atomic<bool>& stop);
   const TopologyOptions& options() const { return options_; }
   // Dead letters of one destination from sequence `from` on.
   Result<std::vector<nats::StoredMessage>> dead_letters(const std::string& pipe_id, const std::string& destination_id,
