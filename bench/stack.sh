@@ -77,36 +77,51 @@ held_destination() {
 # nats-server deletes a consumer with millions of messages it answers no other JetStream request,
 # and the control-plane answers 503 after 5 s.
 hold_pipe() { retrying "add the held destination to $1" held_destination "$1"; }
+# consumers: how many consumers nats-server has, all streams together. From the streams' counts:
+# asking for the consumers themselves makes nats-server count every consumer's pending
+# messages, which a 0.5-s poll of it during a drain showed in the witness's p99.
+consumers() {
+  curl -sf "http://127.0.0.1:$BP_NATS_MONITOR_PORT/jsz?streams=true" |
+    grep -o '"consumer_count": *[0-9]*' | awk '{ n += $NF } END { print n + 0 }'
+}
 # release_pipe PIPE: empties PIPE's part of the store, then holds it again. Its held destination
 # is deleted, and with interest retention its consumer's messages go with it (nats-server
 # removes what no consumer is left to want). A full run ingests more into held pipes than the
 # stream holds (BP_STREAM_MAX_BYTES, 10 GB): on 2026-12-07 its 100-record loops were answered 503
-# for 82-85% of their requests, and a Postgres fill was accepted nothing. With millions of messages
-# held, nats-server takes seconds to delete the consumer and answers no other JetStream request
-# meanwhile; the control-plane answers the DELETE before it is done (decision 0017), and
-# hold_pipe retries until nats-server answers again. The two waits go to $BP_DATA_DIR/releases
-# for the report (release_summary). The `sync` writes back what is left dirty, so that the next
-# scenario does not start under the write-back.
+# for 82-85% of their requests, and a Postgres fill was accepted nothing. The DELETE answers at
+# once; with more than 1,000 messages held, the control-plane then drains the consumer at 8,000
+# messages a second and deletes it (decision 0021), and the release waits for that before the
+# pipe is held again. The two waits (the DELETE's; the drain and the new hold) go to
+# $BP_DATA_DIR/releases for the report (release_summary). The `sync` writes back what is left
+# dirty, so that the next scenario does not start under the write-back.
 #
 # With release_witness set (an ingest URL of another pipe), an open loop of 1,000 one-record
-# requests a second runs into that pipe from just before the DELETE until the pipe is held again:
-# nats-server removes the deleted consumer's messages under the lock of the one stream every pipe
-# publishes into, and the witness's p99 and maximum (columns 3 and 4 of the releases file) show
-# what that costs everyone else's ingest (docs/BENCHMARKS.md, eighteenth day session).
+# requests a second runs into that pipe from just before the DELETE until the pipe is held again.
+# Its p99 and maximum (columns 3 and 4 of the releases file) show what the release costs everyone
+# else's ingest: before the drain, nats-server removed a deleted consumer's messages at once,
+# under the lock of the one stream every pipe publishes into, and the witness waited up to 9.4 s
+# (docs/BENCHMARKS.md, eighteenth day session).
 release_pipe() {
   local url t0 t1 t2 witness_pid="" witness="-1 -1"
   url="$gw/v1/pipes/$1/destinations/$(cat "$BP_DATA_DIR/held.$1")"
   if [[ -n "${release_witness:-}" ]]; then
-    # Stopped below; the 150 s (more than the DELETE's and the hold's minute of retries each)
-    # only bound a witness left behind by a release that failed.
-    "${bin:?}/bp_loadgen" --seconds=150 --rate=1000 --connections=8 --records=1 --url="$release_witness" --key="$key" \
+    # Stopped below; the 1,800 s (more than the drain's half hour of waiting) only bound a
+    # witness left behind by a release that failed.
+    "${bin:?}/bp_loadgen" --seconds=1800 --rate=1000 --connections=8 --records=1 --url="$release_witness" --key="$key" \
       >"$BP_DATA_DIR/witness.json" &
     witness_pid=$!
     sleep 0.5
   fi
+  local before i
+  before="$(consumers)"
   t0="$(date +%s%N)"
   retrying "delete $url" curl -sf -o /dev/null -X DELETE "$url" -H "$auth"
   t1="$(date +%s%N)"
+  # The drain, then the consumer's deletion (nothing else makes or deletes consumers meanwhile).
+  for ((i = 0; i < 3600; i++)); do
+    (("$(consumers)" < before)) && break
+    sleep 0.5
+  done
   hold_pipe "$1"
   t2="$(date +%s%N)"
   if [[ -n "$witness_pid" ]]; then
@@ -170,8 +185,8 @@ release_summary() {
     { d[NR] = $1; if ($2 > g) g = $2
       if (NF >= 4 && $3 == -2) bad++
       else if (NF >= 4 && $3 >= 0) { w++; if ($3 > wp) wp = $3; if ($4 > wm) { wm = $4; wd = $1 + $2 } } }
-    END { printf "Releases of held pipes (bench/stack.sh release_pipe): %d; the DELETE answered in %d ms at the median, %d ms at most; the pipe was held again (nats-server answering again) at most %d ms after.", NR, d[int((NR + 1) / 2)], d[NR], g
-          if (w > 0) printf " Meanwhile an open loop of 1,000 req/s into another pipe (the witness) got a p99 of at most %.1f ms and a maximum of %.1f ms (in the release that took %d ms): deleting a deep consumer holds the lock of the stream every pipe shares.", wp, wm, wd
+    END { printf "Releases of held pipes (bench/stack.sh release_pipe): %d; the DELETE answered in %d ms at the median, %d ms at most; the consumer was drained and deleted, and the pipe held again, at most %d ms after (decision 0021).", NR, d[int((NR + 1) / 2)], d[NR], g
+          if (w > 0) printf " Meanwhile an open loop of 1,000 req/s into another pipe (the witness) got a p99 of at most %.1f ms and a maximum of %.1f ms (in the release that took %d ms): what deleting a deep consumer costs the pipes that share its stream.", wp, wm, wd
           if (bad > 0) printf " In %d release(s) the witness had answers other than 202.", bad
           printf "\n" }'
   [[ -s "$BP_DATA_DIR/purges" ]] || return 0
