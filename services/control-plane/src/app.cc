@@ -123,8 +123,11 @@ int serve(const config::Source& cfg) {
   });
   // Deep consumers of deleted destinations, every second (decision 0021).
   auto drain = std::make_shared<ConsumerDrain>(cfg.get("BP_PG_URL"), service);
-  Periodic draining(std::chrono::seconds(1), [drain] {
-    if (auto r = drain->run_once(); !r) log::warn("consumer drain failed", {{"error", r.error().message}});
+  Periodic draining(std::chrono::seconds(1), [drain, failures = 0]() mutable {
+    auto r = drain->run_once();
+    // While Postgres is away every pass fails: the first failure is logged, then every 60th.
+    if (!r && failures++ % 60 == 0) log::warn("consumer drain failed", {{"error", r.error().message}});
+    if (r) failures = 0;
     return true;
   });
 

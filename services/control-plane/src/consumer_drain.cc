@@ -44,17 +44,17 @@ Result<DrainReport> ConsumerDrain::run_once() {
       std::string id = rows->text(i, "destination_id");
       auto gone = service_->delete_consumer_of_deleted(*conn_, id, kDeleteWait);
       if (gone && !*gone) {
-        auto backlog = topology->consumer_backlog(id);
-        log::info("draining the consumer of a deleted destination",
-                  {{"destination_id", id}, {"messages", backlog ? std::to_string(*backlog) : "unknown"}});
         const auto start = std::chrono::steady_clock::now();
         auto acked = topology->drain_consumer(id, stopping_);
         if (acked) {
           report.acked += *acked;
           acked_total_ += *acked;
+          // None: what is left is with a worker, unacked, until AckWait; passes until then say nothing.
           auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-          log::info("drained the consumer of a deleted destination",
-                    {{"destination_id", id}, {"acked", std::to_string(*acked)}, {"ms", std::to_string(ms.count())}});
+          if (*acked > 0) {
+            log::info("drained the consumer of a deleted destination",
+                      {{"destination_id", id}, {"acked", std::to_string(*acked)}, {"ms", std::to_string(ms.count())}});
+          }
         } else {
           log::warn("drain of a consumer interrupted", {{"destination_id", id}, {"error", acked.error().message}});
         }
