@@ -37,6 +37,7 @@ const std::vector<config::Setting>& settings() {
       {"BP_CONSUMER_DRAIN_ABOVE", "1000",
        "a deleted destination's consumer holding more messages is drained before it is deleted"},
       {"BP_CONSUMER_DRAIN_RATE", "8000", "messages a second a drain acks (one control-plane drains at a time)"},
+      {"BP_CONSUMER_DRAIN_BYTES_RATE", "67108864", "bytes of messages a second a drain acks"},
       {"BP_WORKSPACE_NAME", "default", "workspace created by the bootstrap command"},
       {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
   };
@@ -69,7 +70,8 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   auto ack_wait = cfg.get_int("BP_ACK_WAIT_SECONDS", 1, 3600);
   auto drain_above = cfg.get_int("BP_CONSUMER_DRAIN_ABOVE", 0, int64_t{1} << 40);
   auto drain_rate = cfg.get_int("BP_CONSUMER_DRAIN_RATE", 1, 10000000);
-  for (auto* r : {&max_bytes, &replicas, &window, &dlq_days, &ack_wait, &drain_above, &drain_rate}) {
+  auto drain_bytes_rate = cfg.get_int("BP_CONSUMER_DRAIN_BYTES_RATE", 1 << 20, int64_t{1} << 40);
+  for (auto* r : {&max_bytes, &replicas, &window, &dlq_days, &ack_wait, &drain_above, &drain_rate, &drain_bytes_rate}) {
     if (!*r) return r->take_error();
   }
   o.ingest_max_bytes = *max_bytes;
@@ -79,6 +81,7 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   o.ack_wait = std::chrono::seconds(*ack_wait);
   o.consumer_drain_above = *drain_above;
   o.consumer_drain_rate = *drain_rate;
+  o.consumer_drain_bytes_rate = *drain_bytes_rate;
   return o;
 }
 

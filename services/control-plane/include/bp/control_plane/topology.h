@@ -33,9 +33,10 @@ struct TopologyOptions {
   // deleted, never deleted at once (decision 0021): nats-server 2.9 removes a deleted consumer's
   // messages under the lock of BP_INGEST, which every pipe's ingest waits for meanwhile.
   int64_t consumer_drain_above = 1000;
-  // How fast a drain acks those messages (messages a second), so that its removals leave the
-  // stream's lock to ingest in between.
+  // How fast a drain acks those messages, so that its removals leave the stream's lock to ingest
+  // in between: at most this many messages a second, and this many bytes of them.
   int64_t consumer_drain_rate = 8000;
+  int64_t consumer_drain_bytes_rate = int64_t{64} << 20;
 };
 
 std::string consumer_name(const std::string& destination_id);  // "dest-<uuid>"
@@ -61,8 +62,9 @@ class Topology {
   Result<bool> consumer_exists(const std::string& destination_id);
   // Messages the destination's consumer holds (kNotFound when it has none).
   Result<int64_t> consumer_backlog(const std::string& destination_id);
-  // For a deleted destination only: acks what its consumer holds, consumer_drain_rate messages a
-  // second at most, until nothing is left to take or `stop` is set; returns how many it acked.
+  // For a deleted destination only: acks what its consumer holds, at consumer_drain_rate and
+  // consumer_drain_bytes_rate at most, until nothing is left to take or `stop` is set; returns
+  // how many it acked.
   // Messages a worker still holds unacked are not taken; they come back after AckWait.
   Result<int64_t> drain_consumer(const std::string& destination_id, const std::atomic<bool>& stop);
   const TopologyOptions& options() const { return options_; }
