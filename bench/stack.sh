@@ -89,9 +89,9 @@ consumers() {
 # removes what no consumer is left to want). A full run ingests more into held pipes than the
 # stream holds (BP_STREAM_MAX_BYTES, 10 GB): on 2026-12-07 its 100-record loops were answered 503
 # for 82-85% of their requests, and a Postgres fill was accepted nothing. The DELETE answers at
-# once; with more than 1,000 messages held, the control-plane then drains the consumer at 8,000
-# messages a second and deletes it (decision 0021), and the release waits for that before the
-# pipe is held again. The two waits (the DELETE's; the drain and the new hold) go to
+# once; with more than 1,000 messages held, the control-plane then drains the consumer (8,000
+# messages and 64 MiB a second) and deletes it (decision 0021), and the release waits for that
+# before the pipe is held again. The two waits (the DELETE's; the drain and the new hold) go to
 # $BP_DATA_DIR/releases for the report (release_summary). The `sync` writes back what is left
 # dirty, so that the next scenario does not start under the write-back.
 #
