@@ -63,7 +63,8 @@ Result<DrainReport> ConsumerDrain::run_once() {
       }
       if (!gone) {
         // nats-server away, or Postgres (then the count below fails and drops the connection).
-        log::warn("consumer of a deleted destination not deleted yet", {{"destination_id", id}, {"error", gone.error().message}});
+        log::warn("consumer of a deleted destination not deleted yet",
+                  {{"destination_id", id}, {"error", gone.error().message}});
         continue;
       }
       // Still deep: messages a worker held unacked come back after AckWait; a later pass takes them.

@@ -179,7 +179,8 @@ Result<ReconcileReport> Management::reconcile_consumers() {
     std::string id = left->text(i, "destination_id");
     auto gone = delete_consumer_of_deleted(**conn, id, kReconcileDeleteWait);
     if (!gone) {
-      log::warn("consumer of a deleted destination not deleted yet", {{"destination_id", id}, {"error", gone.error().message}});
+      log::warn("consumer of a deleted destination not deleted yet",
+                {{"destination_id", id}, {"error", gone.error().message}});
       continue;
     }
     if (!*gone) {

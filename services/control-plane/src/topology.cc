@@ -89,7 +89,8 @@ Result<int64_t> Topology::drain_consumer(const std::string& destination_id, cons
     }
     // Large messages cost nats-server more to remove: 8,000 of 30 KB a second (240 MB/s) gave
     // another pipe's ingest a p99 of 123 ms, 2,000 (60 MB/s) 38 ms (decision 0021).
-    auto due_us = std::max(acked * 1000000 / rate, static_cast<int64_t>(static_cast<double>(acked_bytes) * 1e6 / bytes_rate));
+    auto due_us =
+        std::max(acked * 1000000 / rate, static_cast<int64_t>(static_cast<double>(acked_bytes) * 1e6 / bytes_rate));
     std::this_thread::sleep_until(start + std::chrono::microseconds(due_us));
   }
   return acked;

@@ -377,8 +377,9 @@ void delete_destination(Fixture& f, const Workspace& ws, const std::string& pipe
 
 }  // namespace
 
-TEST_CASE("destinations: a deleted destination's deep consumer is drained, then deleted; the pipe's others lose nothing",
-          "[integration]") {
+TEST_CASE(
+    "destinations: a deleted destination's deep consumer is drained, then deleted; the pipe's others lose nothing",
+    "[integration]") {
   bp::testing::NatsServerProcess server;  // the stream's message count is this test's alone
   bp::control_plane::TopologyOptions options;
   options.consumer_drain_above = 100;
@@ -462,7 +463,8 @@ TEST_CASE("destinations: one control-plane drains at a time, and a drain stopped
   bp::control_plane::ConsumerDrain second(f.database_url(), f.service_shared());
   bp::Result<bp::control_plane::DrainReport> halfway = bp::Error::internal("not run");
   std::thread running([&] { halfway = first->run_once(); });
-  for (int i = 0; i < 100 && backlog(f, doomed.id()) == 3000; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 100 && backlog(f, doomed.id()) == 3000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   // The first holds the lock while it drains: the second leaves the consumer alone.
   auto idle = second.run_once();
   REQUIRE(idle.ok());

@@ -26,8 +26,8 @@ struct Caller {
 
 // What one pass of the consumer reconcile changed.
 struct ReconcileReport {
-  int created = 0;  // consumers made for destinations that had none
-  int removed = 0;  // consumers of deleted destinations deleted (or found gone)
+  int created = 0;   // consumers made for destinations that had none
+  int removed = 0;   // consumers of deleted destinations deleted (or found gone)
   int draining = 0;  // consumers of deleted destinations too deep to delete: the drain's (decision 0021)
 };
 
