@@ -159,7 +159,7 @@ TEST_CASE("Puller: an earlier request's end does not end the current fetch") {
   ack_all(f.nc(), out);
 }
 
-TEST_CASE("Puller: a fetch with a byte cap asks for no more; a message over the cap alone still comes") {
+TEST_CASE("Puller: a fetch with a byte cap asks for no more, a message over the cap alone still comes") {
   Fixture f;
   const std::string big(200 * 1024, 'x');
   for (int i = 0; i < 6; ++i) REQUIRE(f.client->publish_stored(f.subject, big, {}, "").ok());
@@ -182,7 +182,7 @@ TEST_CASE("Puller: a fetch with a byte cap asks for no more; a message over the 
   CHECK(seqs == std::vector<uint64_t>{1, 2, 3, 4, 5, 6});  // each once, in order
 }
 
-TEST_CASE("Puller: a NAK hands a message out again at once; acks work after the Puller is gone") {
+TEST_CASE("Puller: a NAK hands a message out again at once, acks work after the Puller is gone") {
   Fixture f(5s);
   f.store(1, 3);
   std::vector<MsgPtr> out;

@@ -239,7 +239,7 @@ TEST_CASE("a killed server fails what was pending, refuses while down, and is re
   CHECK(h.publisher->connects() == 2);
 }
 
-TEST_CASE("credentials in the URL are sent; wrong ones never connect") {
+TEST_CASE("credentials in the URL are sent, wrong ones never connect") {
   bp::testing::NatsServerProcess server({"--user", "gw", "--pass", "p@ss:word"});
   std::string host = "127.0.0.1:" + std::to_string(server.port());
   {

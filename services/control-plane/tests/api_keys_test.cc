@@ -37,7 +37,7 @@ TEST_CASE("api keys: created once with the full secret, listed without it, usabl
         grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_CASE("api keys: revoking works at once; the key in use cannot revoke itself", "[integration]") {
+TEST_CASE("api keys: revoking works at once, the key in use cannot revoke itself", "[integration]") {
   Fixture f;
   auto ws = f.new_workspace();
   v1::CreateApiKeyRequest req;

@@ -116,7 +116,7 @@ TEST_CASE("destinations: created with defaults, secrets redacted, consumer creat
   CHECK(read.destinations(0).config_json().find(kPassword) == std::string::npos);
 }
 
-TEST_CASE("destinations: PATCH merges config; an empty secret keeps the stored one", "[integration]") {
+TEST_CASE("destinations: PATCH merges config, an empty secret keeps the stored one", "[integration]") {
   Fixture f;
   auto ws = f.new_workspace();
   auto pipe = f.create_pipe(ws, "events");
@@ -378,7 +378,7 @@ void delete_destination(Fixture& f, const Workspace& ws, const std::string& pipe
 }  // namespace
 
 TEST_CASE(
-    "destinations: a deleted destination's deep consumer is drained, then deleted; the pipe's others lose nothing",
+    "destinations: a deleted destination's deep consumer is drained, then deleted, and the pipe's others lose nothing",
     "[integration]") {
   bp::testing::NatsServerProcess server;  // the stream's message count is this test's alone
   bp::control_plane::TopologyOptions options;

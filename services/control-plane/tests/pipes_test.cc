@@ -126,7 +126,7 @@ TEST_CASE("pipes: cursor pagination walks every pipe once, newest first", "[inte
   CHECK(field_errors(status).count("cursor") == 1);
 }
 
-TEST_CASE("limits: upsert replaces the row; out-of-range values are refused", "[integration]") {
+TEST_CASE("limits: upsert replaces the row, out-of-range values are refused", "[integration]") {
   Fixture f;
   auto ws = f.new_workspace();
   auto pipe = f.create_pipe(ws, "limited");

@@ -41,7 +41,7 @@ TEST_CASE("enrichment field names are identifiers, or empty for off") {
   CHECK(e.count("enrich_client_ip_field") == 1);
 }
 
-TEST_CASE("limits must be in their ranges; unset limits are fine") {
+TEST_CASE("limits must be in their ranges, unset limits are fine") {
   ::batchpipe::v1::PipeLimits l;
   FieldErrors e;
   check_limits(l, e);

@@ -74,7 +74,7 @@ TEST_CASE("runs reach the control-plane in the order they were reported") {
   CHECK(inner->runs == std::vector<std::string>{"a:retrying", "a:success", "b:success"});
 }
 
-TEST_CASE("usage of one pipe is added up while the control-plane is slow; runs are not merged") {
+TEST_CASE("usage of one pipe is added up while the control-plane is slow, runs are not merged") {
   auto inner = std::make_shared<Recorder>();
   dw::AsyncReporter reporter(inner);
   inner->hold();

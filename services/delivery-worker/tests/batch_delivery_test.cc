@@ -62,7 +62,7 @@ TEST_CASE("a clean batch is written once") {
   CHECK(sink.calls == 1);
 }
 
-TEST_CASE("permanent rejections are isolated by splitting; only the bad records are dead-lettered") {
+TEST_CASE("permanent rejections are isolated by splitting, only the bad records are dead-lettered") {
   ScriptedSink sink;
   RecordingDlq dlq;
   BatchDelivery d(sink, dlq, 5, [] { return true; }, [](int, const std::string&) {});

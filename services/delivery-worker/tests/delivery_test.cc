@@ -531,7 +531,7 @@ TEST_CASE("a worker whose lease is taken stops delivering until it can take the 
   CHECK(count_lines(files.path) == 5);
 }
 
-TEST_CASE("a poison record goes to the dead-letter stream; the rest of its batch is written", "[integration]") {
+TEST_CASE("a poison record goes to the dead-letter stream, the rest of its batch is written", "[integration]") {
   Fixture f;
   bp::testing::ScratchDatabase sink_db;
   auto ws = f.new_workspace();
@@ -614,7 +614,7 @@ TEST_CASE("dead letters are listed and replayed to their destination only", "[in
         grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_CASE("postgres columns mode: fields fill columns by name; type errors fail only their records", "[integration]") {
+TEST_CASE("postgres columns mode: fields fill columns by name, type errors fail only their records", "[integration]") {
   Fixture f;
   bp::testing::ScratchDatabase sink_db;
   auto sink = bp::pg::Connection::connect(sink_db.url());

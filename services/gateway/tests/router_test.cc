@@ -47,7 +47,7 @@ TEST_CASE("every documented route is matched with its parameters") {
   }
 }
 
-TEST_CASE("unknown paths are 404; known paths with another method are 405 with Allow") {
+TEST_CASE("unknown paths are 404, known paths with another method are 405 with Allow") {
   CHECK(match_route(verb::get, "/v2/pipes").id == RouteId::kNotFound);
   CHECK(match_route(verb::get, "/v1/pipes/p1/destinations/d1/status/x").id == RouteId::kNotFound);
   CHECK(match_route(verb::get, "/v1//pipes").id == RouteId::kNotFound);

@@ -47,7 +47,7 @@ TEST_CASE("failure throttle: the limit's worth of failures in a window blocks un
   CHECK_FALSE(f.blocked("203.0.113.9", t + 61s).has_value());  // a new window starts from one
 }
 
-TEST_CASE("failure throttle: disabled with limit 0; bounded memory") {
+TEST_CASE("failure throttle: disabled with limit 0, bounded memory") {
   FailureThrottle off(0, 60s);
   auto t = ThrottleClock::time_point{} + 1000s;
   for (int i = 0; i < 10; ++i) off.failed("x", t);
