@@ -63,6 +63,43 @@ v1::Destination create_destination(Fixture& f, const Workspace& ws, const std::s
   return d;
 }
 
+// A pipe with the destinations "kept" and "doomed", and another pipe with one of its own.
+struct TwoPipes {
+  Workspace ws;
+  v1::Pipe pipe, other;
+  v1::Destination kept, doomed, on_other;
+};
+
+TwoPipes two_pipes(Fixture& f) {
+  TwoPipes t;
+  t.ws = f.new_workspace();
+  t.pipe = f.create_pipe(t.ws, "events");
+  t.other = f.create_pipe(t.ws, "other");
+  t.kept = create_destination(f, t.ws, t.pipe.id(), "kept");
+  t.doomed = create_destination(f, t.ws, t.pipe.id(), "doomed");
+  t.on_other = create_destination(f, t.ws, t.other.id(), "on-other");
+  return t;
+}
+
+void delete_destination(Fixture& f, const Workspace& ws, const std::string& pipe_id, const std::string& id) {
+  v1::DeleteDestinationRequest del;
+  del.set_pipe_id(pipe_id);
+  del.set_destination_id(id);
+  v1::Empty empty;
+  auto status = f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+}
+
+void delete_pipe(Fixture& f, const Workspace& ws, const std::string& pipe_id) {
+  v1::DeletePipeRequest del;
+  del.set_pipe_id(pipe_id);
+  v1::Empty empty;
+  auto status = f.stub().DeletePipe(f.as(ws.api_key).get(), del, &empty);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+}
+
 // Starts the test's nats-server again, waits for the fixture to reconnect, then runs reconcile
 // passes until no cleanup row is left (or 50 passes have run).
 void restart_and_reconcile(Fixture& f, bp::testing::NatsServerProcess& server) {
@@ -242,28 +279,17 @@ TEST_CASE("destinations: deleting answers while nats-server cannot delete the co
   bp::control_plane::TopologyOptions options;
   options.consumer_delete_wait = std::chrono::milliseconds(300);
   Fixture f(server.url(), options);
-  auto ws = f.new_workspace();
-  auto pipe = f.create_pipe(ws, "events");
-  auto other = f.create_pipe(ws, "other");
-  auto kept = create_destination(f, ws, pipe.id(), "kept");
-  auto doomed = create_destination(f, ws, pipe.id(), "doomed");
-  auto on_other = create_destination(f, ws, other.id(), "on-other");
+  auto [ws, pipe, other, kept, doomed, on_other] = two_pipes(f);
 
   server.stop();  // as good as a server busy deleting a consumer with millions of messages
+  delete_destination(f, ws, pipe.id(), doomed.id());
+  delete_pipe(f, ws, other.id());
+
+  // Gone for the user at once; a second deletion finds nothing.
   v1::DeleteDestinationRequest del;
   del.set_pipe_id(pipe.id());
   del.set_destination_id(doomed.id());
   v1::Empty empty;
-  auto status = f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
-  v1::DeletePipeRequest delp;
-  delp.set_pipe_id(other.id());
-  status = f.stub().DeletePipe(f.as(ws.api_key).get(), delp, &empty);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
-
-  // Gone for the user at once; a second deletion finds nothing.
   v1::GetPipeRequest get;
   get.set_pipe_id(pipe.id());
   v1::Pipe left;
@@ -365,16 +391,6 @@ void store(Fixture& f, const std::string& pipe_id, int n) {
   }
 }
 
-void delete_destination(Fixture& f, const Workspace& ws, const std::string& pipe_id, const std::string& id) {
-  v1::DeleteDestinationRequest del;
-  del.set_pipe_id(pipe_id);
-  del.set_destination_id(id);
-  v1::Empty empty;
-  auto status = f.stub().DeleteDestination(f.as(ws.api_key).get(), del, &empty);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -385,22 +401,14 @@ TEST_CASE(
   options.consumer_drain_above = 100;
   options.consumer_drain_rate = 10000;
   Fixture f(server.url(), options);
-  auto ws = f.new_workspace();
-  auto pipe = f.create_pipe(ws, "events");
-  auto other = f.create_pipe(ws, "other");
-  auto kept = create_destination(f, ws, pipe.id(), "kept");
-  auto doomed = create_destination(f, ws, pipe.id(), "doomed");
-  auto alone = create_destination(f, ws, other.id(), "alone");
+  auto [ws, pipe, other, kept, doomed, alone] = two_pipes(f);
   store(f, pipe.id(), 3000);
   store(f, other.id(), 2000);
   REQUIRE(stream_messages(f) == 5000);
 
   // Gone for the user at once; the consumers are too deep to delete at once and stay for the drain.
   delete_destination(f, ws, pipe.id(), doomed.id());
-  v1::DeletePipeRequest delp;
-  delp.set_pipe_id(other.id());
-  v1::Empty empty;
-  REQUIRE(f.stub().DeletePipe(f.as(ws.api_key).get(), delp, &empty).ok());
+  delete_pipe(f, ws, other.id());
   CHECK(cleanup_rows(f) == 2);
   CHECK(consumer_exists(f, doomed.id()));
   CHECK(consumer_exists(f, alone.id()));
