@@ -38,6 +38,7 @@ const std::vector<config::Setting>& settings() {
        "a deleted destination's consumer holding more messages is drained before it is deleted"},
       {"BP_CONSUMER_DRAIN_RATE", "8000", "messages a second a drain acks (one control-plane drains at a time)"},
       {"BP_CONSUMER_DRAIN_BYTES_RATE", "67108864", "bytes of messages a second a drain acks"},
+      {"BP_CONSUMER_DRAIN_SLOW_MS", "50", "a drain's pull answered slower than this makes the drain pause"},
       {"BP_WORKSPACE_NAME", "default", "workspace created by the bootstrap command"},
       {"BP_LOG_LEVEL", "info", "debug, info, warn or error"},
   };
@@ -71,7 +72,9 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   auto drain_above = cfg.get_int("BP_CONSUMER_DRAIN_ABOVE", 0, int64_t{1} << 40);
   auto drain_rate = cfg.get_int("BP_CONSUMER_DRAIN_RATE", 1, 10000000);
   auto drain_bytes_rate = cfg.get_int("BP_CONSUMER_DRAIN_BYTES_RATE", 1 << 20, int64_t{1} << 40);
-  for (auto* r : {&max_bytes, &replicas, &window, &dlq_days, &ack_wait, &drain_above, &drain_rate, &drain_bytes_rate}) {
+  auto drain_slow_ms = cfg.get_int("BP_CONSUMER_DRAIN_SLOW_MS", 1, 3600000);
+  for (auto* r : {&max_bytes, &replicas, &window, &dlq_days, &ack_wait, &drain_above, &drain_rate, &drain_bytes_rate,
+                  &drain_slow_ms}) {
     if (!*r) return r->take_error();
   }
   o.ingest_max_bytes = *max_bytes;
@@ -82,6 +85,7 @@ Result<TopologyOptions> topology_options(const config::Source& cfg) {
   o.consumer_drain_above = *drain_above;
   o.consumer_drain_rate = *drain_rate;
   o.consumer_drain_bytes_rate = *drain_bytes_rate;
+  o.consumer_drain_slow_answer = std::chrono::milliseconds(*drain_slow_ms);
   return o;
 }
 

@@ -45,18 +45,22 @@ Result<DrainReport> ConsumerDrain::run_once() {
       auto gone = service_->delete_consumer_of_deleted(*conn_, id, kDeleteWait);
       if (gone && !*gone) {
         const auto start = std::chrono::steady_clock::now();
-        auto acked = topology->drain_consumer(id, stopping_);
-        if (acked) {
-          report.acked += *acked;
-          acked_total_ += *acked;
+        auto drained = topology->drain_consumer(id, stopping_);
+        if (drained) {
+          report.acked += drained->acked;
+          acked_total_ += drained->acked;
           // None: what is left is with a worker, unacked, until AckWait; passes until then say nothing.
           auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-          if (*acked > 0) {
+          if (drained->acked > 0) {
             log::info("drained the consumer of a deleted destination",
-                      {{"destination_id", id}, {"acked", std::to_string(*acked)}, {"ms", std::to_string(ms.count())}});
+                      {{"destination_id", id},
+                       {"acked", std::to_string(drained->acked)},
+                       {"ms", std::to_string(ms.count())},
+                       {"slow_answers", std::to_string(drained->slow_answers)},
+                       {"paused_ms", std::to_string(drained->paused.count())}});
           }
         } else {
-          log::warn("drain of a consumer interrupted", {{"destination_id", id}, {"error", acked.error().message}});
+          log::warn("drain of a consumer interrupted", {{"destination_id", id}, {"error", drained.error().message}});
         }
         if (stopping_) break;
         gone = service_->delete_consumer_of_deleted(*conn_, id, kDeleteWait);

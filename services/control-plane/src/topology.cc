@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "bp/control_plane/drain_pace.h"
 #include "bp/json.h"
 #include "bp/log.h"
 #include "bp/nats/puller.h"
@@ -53,8 +54,8 @@ Result<int64_t> Topology::consumer_backlog(const std::string& destination_id) {
   return nats_->consumer_backlog(kIngestStream, consumer_name(destination_id));
 }
 
-Result<int64_t> Topology::drain_consumer(const std::string& destination_id, const std::atomic<bool>& stop) {
-  using Clock = std::chrono::steady_clock;
+Result<DrainedConsumer> Topology::drain_consumer(const std::string& destination_id, const std::atomic<bool>& stop) {
+  using Clock = DrainPace::Clock;
   // A hundred messages at a time; at most 8 MiB, far below what makes nats-server drop the
   // connection as a slow consumer (see nats::Puller::fetch).
   constexpr int kBatch = 100;
@@ -68,35 +69,43 @@ Result<int64_t> Topology::drain_consumer(const std::string& destination_id, cons
   if (natsStatus s = nats::Puller::open(nc, kIngestStream, consumer, puller); s != NATS_OK) {
     return failed(s, "cannot pull from");
   }
-  const auto start = Clock::now();
-  const int64_t rate = std::max<int64_t>(1, options_.consumer_drain_rate);
-  const int64_t bytes_rate = std::max<int64_t>(1, options_.consumer_drain_bytes_rate);
-  int64_t acked = 0, acked_bytes = 0;
+  DrainPace pace(Clock::now(), options_.consumer_drain_rate, options_.consumer_drain_bytes_rate,
+                 options_.consumer_drain_slow_answer);
+  DrainedConsumer drained;
   std::vector<nats::MsgPtr> batch;
   while (!stop.load()) {
     batch.clear();
+    const auto pulled = Clock::now();
     // With nothing to take the server answers once the wait is over: the end costs one wait.
     natsStatus s = puller->fetch(kBatch, std::chrono::milliseconds(250), batch, kMaxBytes);
     if (s == NATS_TIMEOUT) break;  // nothing left to take now
     if (s != NATS_OK) return failed(s, "cannot pull from");
+    const auto answered = Clock::now();
+    int64_t bytes = 0;
     for (auto& m : batch) {
       if (natsStatus a = nats::Puller::ack(nc, m.get()); a != NATS_OK) {
         return failed(a, "cannot ack for");
       }
-      acked_bytes += natsMsg_GetDataLength(m.get());
+      bytes += natsMsg_GetDataLength(m.get());
     }
-    acked += static_cast<int64_t>(batch.size());
+    drained.acked += static_cast<int64_t>(batch.size());
     // The acks reach the server before the next batch is taken, so the pace holds there too.
     if (natsStatus f = natsConnection_FlushTimeout(nc, 5000); f != NATS_OK) {
       return failed(f, "cannot flush acks for");
     }
-    // Large messages cost nats-server more to remove: 8,000 of 30 KB a second (240 MB/s) gave
-    // another pipe's ingest a p99 of 123 ms, 2,000 (60 MB/s) 38 ms (decision 0021).
-    auto due_us =
-        std::max(acked * 1000000 / rate, static_cast<int64_t>(static_cast<double>(acked_bytes) * 1e6 / bytes_rate));
-    std::this_thread::sleep_until(start + std::chrono::microseconds(due_us));
+    // A short batch means the consumer ran (nearly) dry, and its pull may have waited for its first
+    // message, not for the server: its time is not judged. Full is by count, or by the byte cap.
+    const bool judged = batch.size() == static_cast<size_t>(kBatch) || bytes >= kMaxBytes / 2;
+    const auto next =
+        pace.after_batch(Clock::now(), static_cast<int64_t>(batch.size()), bytes, answered - pulled, judged);
+    // In steps, so that a stop does not wait out a pause.
+    while (!stop.load() && Clock::now() < next) {
+      std::this_thread::sleep_until(std::min(next, Clock::now() + std::chrono::milliseconds(100)));
+    }
   }
-  return acked;
+  drained.slow_answers = pace.slow_answers();
+  drained.paused = std::chrono::duration_cast<std::chrono::milliseconds>(pace.paused());
+  return drained;
 }
 
 Result<std::vector<nats::StoredMessage>> Topology::dead_letters(const std::string& pipe_id,

@@ -37,6 +37,15 @@ struct TopologyOptions {
   // in between: at most this many messages a second, and this many bytes of them.
   int64_t consumer_drain_rate = 8000;
   int64_t consumer_drain_bytes_rate = int64_t{64} << 20;
+  // A drain's pull that nats-server answers slower than this makes the drain pause (DrainPace).
+  std::chrono::milliseconds consumer_drain_slow_answer{50};
+};
+
+// What one drain of a consumer did.
+struct DrainedConsumer {
+  int64_t acked = 0;
+  int slow_answers = 0;                 // pulls answered slower than consumer_drain_slow_answer
+  std::chrono::milliseconds paused{0};  // waited after them
 };
 
 std::string consumer_name(const std::string& destination_id);  // "dest-<uuid>"
@@ -63,10 +72,10 @@ class Topology {
   // Messages the destination's consumer holds (kNotFound when it has none).
   Result<int64_t> consumer_backlog(const std::string& destination_id);
   // For a deleted destination only: acks what its consumer holds, at consumer_drain_rate and
-  // consumer_drain_bytes_rate at most, until nothing is left to take or `stop` is set; returns
-  // how many it acked.
+  // consumer_drain_bytes_rate at most, pausing after slow answers (DrainPace), until nothing is
+  // left to take or `stop` is set.
   // Messages a worker still holds unacked are not taken; they come back after AckWait.
-  Result<int64_t> drain_consumer(const std::string& destination_id, const std::atomic<bool>& stop);
+  Result<DrainedConsumer> drain_consumer(const std::string& destination_id, const std::atomic<bool>& stop);
   const TopologyOptions& options() const { return options_; }
   // Dead letters of one destination from sequence `from` on.
   Result<std::vector<nats::StoredMessage>> dead_letters(const std::string& pipe_id, const std::string& destination_id,
