@@ -392,6 +392,23 @@ void store(Fixture& f, const std::string& pipe_id, int n) {
   }
 }
 
+// A pipe whose destination "doomed" was deleted while `messages` records waited for it.
+struct DeletedWithBacklog {
+  Workspace ws;
+  v1::Pipe pipe;
+  v1::Destination doomed;
+};
+
+DeletedWithBacklog deleted_with_backlog(Fixture& f, int messages) {
+  DeletedWithBacklog d;
+  d.ws = f.new_workspace();
+  d.pipe = f.create_pipe(d.ws, "events");
+  d.doomed = create_destination(f, d.ws, d.pipe.id(), "doomed");
+  store(f, d.pipe.id(), messages);
+  delete_destination(f, d.ws, d.pipe.id(), d.doomed.id());
+  return d;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -461,11 +478,7 @@ TEST_CASE("destinations: a drain pauses after each slow answer, and a stop ends 
   options.consumer_drain_above = 100;
   options.consumer_drain_slow_answer = std::chrono::milliseconds(0);  // every full batch is answered slowly
   Fixture f(server.url(), options);
-  auto ws = f.new_workspace();
-  auto pipe = f.create_pipe(ws, "events");
-  auto doomed = create_destination(f, ws, pipe.id(), "doomed");
-  store(f, pipe.id(), 250);
-  delete_destination(f, ws, pipe.id(), doomed.id());
+  auto doomed = deleted_with_backlog(f, 250).doomed;
   REQUIRE(consumer_exists(f, doomed.id()));
   const auto topology = f.service().topology();
 
@@ -503,11 +516,7 @@ TEST_CASE("destinations: one control-plane drains at a time, and a drain stopped
   options.consumer_drain_above = 100;
   options.consumer_drain_rate = 2000;
   Fixture f(server.url(), options);
-  auto ws = f.new_workspace();
-  auto pipe = f.create_pipe(ws, "events");
-  auto doomed = create_destination(f, ws, pipe.id(), "doomed");
-  store(f, pipe.id(), 3000);
-  delete_destination(f, ws, pipe.id(), doomed.id());
+  auto doomed = deleted_with_backlog(f, 3000).doomed;
   REQUIRE(cleanup_rows(f) == 1);
 
   auto first = std::make_unique<bp::control_plane::ConsumerDrain>(f.database_url(), f.service_shared());
