@@ -13,7 +13,8 @@ DrainPace::DrainPace(Clock::time_point start, int64_t rate, int64_t bytes_rate, 
 DrainPace::Clock::time_point DrainPace::after_batch(Clock::time_point now, int64_t messages, int64_t bytes,
                                                     Clock::duration answer, bool judged) {
   if (judged && answer > slow_answer_) {
-    if (slow_answers_++ == 0 || now - from_ > kCalm) next_pause_ = kFirstPause;
+    ++slow_answers_;
+    if (now - from_ > kCalm) next_pause_ = kFirstPause;
     const auto pause = next_pause_;
     next_pause_ = std::min(next_pause_ * 2, kLongestPause);
     paused_ += pause;
